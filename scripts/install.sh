@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Creates ./.venv and installs mjgate from the locked dependency set. Idempotent.
+# Usage: scripts/install.sh [test]   ("test" adds the test tools and the browser)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -r requirements.lock
+if [ "${1:-}" = "test" ]; then
+  .venv/bin/python -m pip install -q -r requirements-test.lock
+fi
+.venv/bin/python -m pip install -q --no-deps -e .

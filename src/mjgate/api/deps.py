@@ -1,0 +1,102 @@
+"""FastAPI dependencies, declared once: sessions, settings, the calling user."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mjgate.accounts.users import get_by_access_token
+from mjgate.auth import sessions
+from mjgate.config import Settings
+from mjgate.db import Database
+from mjgate.errors import Forbidden, Unauthorized
+from mjgate.models import User
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_secret_key(request: Request) -> str:
+    return request.app.state.secret_key
+
+
+async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.db.read() as session:
+        yield session
+
+
+async def write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request owns the transaction: committed after the endpoint returns, rolled back on error."""
+    async with request.app.state.db.write() as session:
+        yield session
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SecretKeyDep = Annotated[str, Depends(get_secret_key)]
+ReadSession = Annotated[AsyncSession, Depends(read_session)]
+WriteSession = Annotated[AsyncSession, Depends(write_session)]
+
+
+def _strip_bearer(value: str) -> str:
+    value = value.strip()
+    if value[:7].lower() == "bearer ":
+        return value[7:].strip()
+    return value
+
+
+async def dashboard_user(request: Request, session: ReadSession) -> User:
+    """new-api's user auth: an access token plus a matching New-Api-User header, or the console cookie."""
+    header_user = request.headers.get("new-api-user")
+    claimed_id: int | None = None
+    if header_user is not None and header_user.strip():
+        raw = _strip_bearer(header_user)
+        if not raw.isdigit():
+            raise Unauthorized("New-Api-User must be a numeric user id")
+        claimed_id = int(raw)
+
+    user: User | None = None
+    authorization = request.headers.get("authorization", "")
+    token = _strip_bearer(authorization)
+    if token:
+        user = await get_by_access_token(session, token)
+        if user is None:
+            raise Unauthorized("invalid access token")
+        if claimed_id is None:
+            raise Unauthorized("the New-Api-User header is required with an access token")
+    else:
+        parsed = sessions.parse(request.app.state.secret_key, request.cookies.get(sessions.COOKIE_NAME))
+        if parsed is None:
+            raise Unauthorized("not logged in: send an access token or log in")
+        user = await session.get(User, parsed[0])
+        if user is None or user.session_version != parsed[1]:
+            raise Unauthorized("the session has ended; log in again")
+    if claimed_id is not None and claimed_id != user.id:
+        raise Unauthorized("New-Api-User does not match the access token's user")
+    if not user.enabled:
+        raise Forbidden("this user is disabled")
+    return user
+
+
+async def dashboard_admin(user: Annotated[User, Depends(dashboard_user)]) -> User:
+    if not user.is_admin:
+        raise Forbidden("administrator access required")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(dashboard_user)]
+AdminUser = Annotated[User, Depends(dashboard_admin)]
+
+
+def public_base_url(request: Request) -> str:
+    """Absolute base for URLs handed to clients: MJGATE_PUBLIC_URL, else the request's own."""
+    configured = request.app.state.settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")

@@ -1,0 +1,126 @@
+"""new-api's management face: GET /api/mj/self and GET /api/mj/ (seeds 000-002)."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request
+
+from mjgate.api.deps import AdminUser, CurrentUser, ReadSession, public_base_url
+from mjgate.errors import BadRequest
+from mjgate.models import Task
+from mjgate.tasks.repository import TaskFilter, list_tasks
+from mjgate.tasks.views import image_url_for, ms_to_s
+
+router = APIRouter(tags=["management (new-api)"])
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MAX_PAGE = 10_000_000  # beyond this the offset overflows some databases; no real listing is that deep
+MS_THRESHOLD = 10**11  # timestamps above this are milliseconds (new-api's web UI sends ms)
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    raw = raw.strip()
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, got {raw[:40]!r}") from None
+
+
+def _timestamp_ms(request: Request, name: str, *, end: bool) -> int | None:
+    value = _int_param(request, name)
+    if value is None:
+        return None
+    if value < 0:
+        raise BadRequest(f"{name} must not be negative")
+    if value > MS_THRESHOLD:
+        return value
+    # A seconds end bound covers the whole of that second.
+    return value * 1000 + (999 if end else 0)
+
+
+def _paging(request: Request) -> tuple[int, int]:
+    """p < 1 is read as 1 and page_size outside 1..100 is clamped (documented in docs/api.md)."""
+    page = _int_param(request, "p") or 1
+    page = max(page, 1)
+    if page > MAX_PAGE:
+        raise BadRequest(f"p must be at most {MAX_PAGE}")
+    size = _int_param(request, "page_size")
+    if size is None or size < 1:
+        size = DEFAULT_PAGE_SIZE
+    return page, min(size, MAX_PAGE_SIZE)
+
+
+def _filter(request: Request, *, user_id: int | None, allow_channel: bool) -> TaskFilter:
+    mj_id = (request.query_params.get("mj_id") or "").strip() or None
+    if mj_id is not None and len(mj_id) > 64:
+        raise BadRequest("mj_id is too long")
+    start_ms = _timestamp_ms(request, "start_timestamp", end=False)
+    end_ms = _timestamp_ms(request, "end_timestamp", end=True)
+    if start_ms is not None and end_ms is not None and start_ms > end_ms:
+        raise BadRequest("start_timestamp is after end_timestamp")
+    channel_id = _int_param(request, "channel_id") if allow_channel else None
+    return TaskFilter(user_id=user_id, channel_id=channel_id, mj_id=mj_id, start_ms=start_ms, end_ms=end_ms)
+
+
+def _item(task: Task, request: Request, *, admin: bool) -> dict:
+    state = request.app.state
+    item = {
+        "id": task.id,
+        "mj_id": task.mj_id,
+        "action": task.action,
+        "prompt": task.prompt,
+        "prompt_en": task.prompt_en,
+        "status": task.status,
+        "progress": task.progress,
+        "image_url": image_url_for(task, public_base_url(request), state.secret_key, state.settings.image_url_ttl_s),
+        "video_url": task.video_url,
+        "video_urls": json.dumps(task.video_urls or [], ensure_ascii=False),
+        "submit_time": ms_to_s(task.submit_time),
+        "start_time": ms_to_s(task.start_time),
+        "finish_time": ms_to_s(task.finish_time),
+        "fail_reason": task.fail_reason,
+        "quota": task.quota,
+        "code": task.code,
+        "description": task.description,
+        "state": task.state,
+        "mode": task.mode,
+        "buttons": task.buttons or [],
+        "properties": task.properties or {},
+        "refunded": task.refunded_at is not None,
+    }
+    if admin:
+        item["user_id"] = task.user_id
+        item["channel_id"] = task.channel_id
+    return item
+
+
+async def _page(request: Request, session, flt: TaskFilter, *, admin: bool) -> dict:
+    page, size = _paging(request)
+    tasks, total = await list_tasks(session, flt, (page - 1) * size, size)
+    return {
+        "success": True,
+        "message": "",
+        "data": {
+            "items": [_item(t, request, admin=admin) for t in tasks],
+            "total": total,
+            "page": page,
+            "page_size": size,
+        },
+    }
+
+
+@router.get("/api/mj/self", summary="The caller's own Midjourney tasks")
+@router.get("/api/mj/self/", include_in_schema=False)
+async def list_own_tasks(request: Request, user: CurrentUser, session: ReadSession) -> dict:
+    return await _page(request, session, _filter(request, user_id=user.id, allow_channel=False), admin=False)
+
+
+@router.get("/api/mj/", summary="Every user's Midjourney tasks (admin)")
+@router.get("/api/mj", include_in_schema=False)
+async def list_all_tasks(request: Request, admin: AdminUser, session: ReadSession) -> dict:
+    return await _page(request, session, _filter(request, user_id=None, allow_channel=True), admin=True)

@@ -1,0 +1,121 @@
+"""Channel administration: create, edit, enable/disable, list. Selection lives in selection.py."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mjgate.clock import now_ms
+from mjgate.errors import BadRequest, NotFound
+from mjgate.models import Channel
+from mjgate.models.channel import CHANNEL_STATUSES, MODES
+
+EDITABLE = ("name", "base_url", "secret", "priority", "weight", "groups", "modes", "actions", "image_hosts")
+
+
+def _validate(fields: dict) -> dict:
+    if "base_url" in fields:
+        url = str(fields["base_url"]).rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BadRequest("base_url must be an absolute http(s) URL")
+        fields["base_url"] = url
+    if "modes" in fields:
+        modes = [m.strip().lower() for m in fields["modes"] if m.strip()]
+        bad = [m for m in modes if m not in MODES]
+        if bad or not modes:
+            raise BadRequest(f"modes must be a non-empty subset of {', '.join(MODES)}")
+        fields["modes"] = modes
+    if "groups" in fields:
+        groups = [g.strip() for g in fields["groups"] if g.strip()]
+        if not groups:
+            raise BadRequest("groups must name at least one group")
+        fields["groups"] = groups
+    if "actions" in fields and fields["actions"] is not None:
+        fields["actions"] = [a.strip().upper() for a in fields["actions"] if a.strip()] or None
+    for name in ("priority", "weight"):
+        if name in fields:
+            try:
+                fields[name] = int(fields[name])
+            except (TypeError, ValueError):
+                raise BadRequest(f"{name} must be an integer") from None
+    if fields.get("weight", 1) < 0:
+        raise BadRequest("weight must be >= 0")
+    return fields
+
+
+async def create_channel(session: AsyncSession, name: str, base_url: str, secret: str = "", **options) -> Channel:
+    fields = _validate({"name": name, "base_url": base_url, "secret": secret, **options})
+    now = now_ms()
+    channel = Channel(
+        status="enabled",
+        priority=0,
+        weight=1,
+        groups=["default"],
+        modes=list(MODES),
+        success_count=0,
+        failure_count=0,
+        consecutive_failures=0,
+        last_error="",
+        created_at=now,
+        updated_at=now,
+    )
+    for key, value in fields.items():
+        setattr(channel, key, value)
+    session.add(channel)
+    await session.flush()
+    return channel
+
+
+async def require_channel(session: AsyncSession, channel_id: int) -> Channel:
+    channel = await session.get(Channel, channel_id)
+    if channel is None:
+        raise NotFound(f"no channel with id {channel_id}")
+    return channel
+
+
+async def update_channel(session: AsyncSession, channel_id: int, changes: dict) -> Channel:
+    channel = await require_channel(session, channel_id)
+    unknown = set(changes) - set(EDITABLE) - {"status"}
+    if unknown:
+        raise BadRequest(f"unknown channel fields: {', '.join(sorted(unknown))}")
+    if "status" in changes and changes["status"] not in CHANNEL_STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(CHANNEL_STATUSES)}")
+    for key, value in _validate(dict(changes)).items():
+        setattr(channel, key, value)
+    if changes.get("status") == "enabled":
+        channel.consecutive_failures = 0
+    channel.updated_at = now_ms()
+    return channel
+
+
+async def list_channels(session: AsyncSession) -> list[Channel]:
+    return list(await session.scalars(select(Channel).order_by(Channel.priority.desc(), Channel.id)))
+
+
+def public_channel(channel: Channel) -> dict:
+    secret = channel.secret or ""
+    return {
+        "id": channel.id,
+        "name": channel.name,
+        "base_url": channel.base_url,
+        "secret_hint": (secret[:3] + "…" + secret[-2:]) if len(secret) > 6 else ("…" if secret else ""),
+        "status": channel.status,
+        "priority": channel.priority,
+        "weight": channel.weight,
+        "groups": channel.groups,
+        "modes": channel.modes,
+        "actions": channel.actions,
+        "image_hosts": channel.image_hosts,
+        "health": {
+            "success_count": channel.success_count,
+            "failure_count": channel.failure_count,
+            "consecutive_failures": channel.consecutive_failures,
+            "last_ok_at": channel.last_ok_at,
+            "last_error_at": channel.last_error_at,
+            "last_error": channel.last_error,
+        },
+        "created_at": channel.created_at,
+    }

@@ -1,0 +1,419 @@
+"""The `mjgate` command line. Every command that prints data has --json for scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mjgate.config import Settings, get_settings
+from mjgate.db import Database
+from mjgate.db.migrate import upgrade
+from mjgate.errors import GatewayError
+
+app = typer.Typer(help="mjgate: a Midjourney task gateway.", no_args_is_help=True, add_completion=False)
+user_app = typer.Typer(help="Users and their quota.", no_args_is_help=True)
+token_app = typer.Typer(help="API keys (sk-...).", no_args_is_help=True)
+channel_app = typer.Typer(help="Upstream channels.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(channel_app, name="channel")
+
+console = Console()
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _db_ready(settings: Settings) -> None:
+    """SQLite migrates itself (zero setup); server databases are migrated with `mjgate migrate`."""
+    if Database(settings.database_url).dialect == "sqlite":
+        upgrade(settings.database_url)
+
+
+def run_in_transaction(fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    settings = get_settings()
+    _db_ready(settings)
+
+    async def runner():
+        db = Database(settings.database_url)
+        try:
+            async with db.write() as session:
+                return await fn(session)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(runner())
+    except GatewayError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+
+
+def emit(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    rows = data if isinstance(data, list) else [data]
+    columns = columns or (list(rows[0].keys()) if rows else [])
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    console.print(table)
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+# ---------------------------------------------------------------- database
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every pending database migration."""
+    settings = get_settings()
+    upgrade(settings.database_url)
+    typer.echo(f"migrated {Database(settings.database_url).dialect} database")
+
+
+@app.command()
+def settings(as_json: JsonOpt = False) -> None:
+    """List every MJGATE_* setting with its default and meaning."""
+    rows = [
+        {"variable": f"MJGATE_{name.upper()}", "default": str(field.default), "meaning": field.description or ""}
+        for name, field in Settings.model_fields.items()
+    ]
+    emit(rows, as_json)
+
+
+# ---------------------------------------------------------------- users
+
+
+@user_app.command("create")
+def user_create(
+    name: str,
+    role: Annotated[str, typer.Option(help="user, admin or root")] = "user",
+    quota: Annotated[int, typer.Option(help="Initial quota (a ledger top-up).")] = 0,
+    group: Annotated[str, typer.Option(help="Pricing group.")] = "default",
+    password: Annotated[Optional[str], typer.Option(help="Console password.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a user; prints its dashboard access token once."""
+    from mjgate.accounts.users import create_user, public_user
+    from mjgate.billing.ledger import credit
+
+    async def work(session):
+        created = await create_user(session, name, role=role, group=group, password=password)
+        if quota:
+            await credit(session, created.user.id, quota, kind="topup", memo="initial quota")
+            created.user.quota = quota
+        return {**public_user(created.user), "access_token": created.access_token}
+
+    emit(run_in_transaction(work), as_json, ["id", "username", "role", "group", "quota", "access_token"])
+
+
+@user_app.command("list")
+def user_list(as_json: JsonOpt = False) -> None:
+    from mjgate.accounts.users import list_users, public_user
+
+    async def work(session):
+        return [public_user(u) for u in await list_users(session, limit=10_000)]
+
+    emit(run_in_transaction(work), as_json, ["id", "username", "role", "status", "group", "quota", "used_quota"])
+
+
+def _user_status(name: str, status: str, as_json: bool) -> None:
+    from mjgate.accounts.users import public_user, set_status
+
+    async def work(session):
+        return public_user(await set_status(session, name, status))
+
+    emit(run_in_transaction(work), as_json, ["id", "username", "status"])
+
+
+@user_app.command("disable")
+def user_disable(name: str, as_json: JsonOpt = False) -> None:
+    _user_status(name, "disabled", as_json)
+
+
+@user_app.command("enable")
+def user_enable(name: str, as_json: JsonOpt = False) -> None:
+    _user_status(name, "enabled", as_json)
+
+
+@user_app.command("topup")
+def user_topup(name: str, amount: int, memo: str = "", as_json: JsonOpt = False) -> None:
+    """Add quota to a user (recorded in the ledger)."""
+    from mjgate.accounts.users import public_user, require_by_username
+    from mjgate.billing.ledger import credit
+
+    async def work(session):
+        user = await require_by_username(session, name)
+        await credit(session, user.id, amount, kind="topup", memo=memo or "cli top-up")
+        await session.refresh(user)
+        return public_user(user)
+
+    emit(run_in_transaction(work), as_json, ["id", "username", "quota"])
+
+
+@user_app.command("reset-token")
+def user_reset_token(name: str, as_json: JsonOpt = False) -> None:
+    """Issue a new dashboard access token (the old one stops working)."""
+    from mjgate.accounts.users import require_by_username, reset_access_token
+
+    async def work(session):
+        user = await require_by_username(session, name)
+        return {"id": user.id, "username": user.username, "access_token": await reset_access_token(session, user)}
+
+    emit(run_in_transaction(work), as_json)
+
+
+# ---------------------------------------------------------------- keys
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="Owner's username.")],
+    name: Annotated[str, typer.Option(help="A label.")] = "",
+    quota: Annotated[Optional[int], typer.Option(help="Spending limit of this key.")] = None,
+    unlimited: Annotated[bool, typer.Option("--unlimited", help="No limit of its own (the default).")] = False,
+    actions: Annotated[Optional[str], typer.Option(help="Allowed actions, comma-separated (default: all).")] = None,
+    ips: Annotated[Optional[str], typer.Option(help="Allowed client IPs, comma-separated (default: any).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key; prints the key once."""
+    from mjgate.accounts.keys import create_key, public_key
+    from mjgate.accounts.users import require_by_username
+
+    if unlimited and quota is not None:
+        console.print("[red]error:[/red] --quota and --unlimited exclude each other")
+        raise typer.Exit(2)
+
+    async def work(session):
+        owner = await require_by_username(session, user)
+        created = await create_key(
+            session, owner, name=name, quota=quota, allowed_actions=_csv(actions), allowed_ips=_csv(ips)
+        )
+        return {**public_key(created.key), "key": created.secret}
+
+    emit(run_in_transaction(work), as_json, ["id", "user_id", "name", "unlimited", "remain_quota", "key"])
+
+
+@token_app.command("list")
+def token_list(user: Annotated[Optional[str], typer.Option("--user")] = None, as_json: JsonOpt = False) -> None:
+    from mjgate.accounts.keys import list_keys, public_key
+    from mjgate.accounts.users import require_by_username
+
+    async def work(session):
+        owner_id = (await require_by_username(session, user)).id if user else None
+        return [public_key(k) for k in await list_keys(session, owner_id)]
+
+    emit(run_in_transaction(work), as_json, ["id", "user_id", "name", "key_hint", "status", "unlimited", "remain_quota"])
+
+
+def _token_status(key_id: int, status: str, as_json: bool) -> None:
+    from mjgate.accounts.keys import public_key, set_status
+
+    async def work(session):
+        return public_key(await set_status(session, key_id, status))
+
+    emit(run_in_transaction(work), as_json, ["id", "name", "status"])
+
+
+@token_app.command("disable")
+def token_disable(key_id: int, as_json: JsonOpt = False) -> None:
+    _token_status(key_id, "disabled", as_json)
+
+
+@token_app.command("enable")
+def token_enable(key_id: int, as_json: JsonOpt = False) -> None:
+    _token_status(key_id, "enabled", as_json)
+
+
+# ---------------------------------------------------------------- channels
+
+
+@channel_app.command("create")
+def channel_create(
+    name: str,
+    base_url: Annotated[str, typer.Option("--base-url", help="The upstream's base URL.")],
+    secret: Annotated[str, typer.Option(help="Sent upstream as mj-api-secret.")] = "",
+    priority: int = 0,
+    weight: int = 1,
+    groups: Annotated[str, typer.Option(help="Comma-separated groups served.")] = "default",
+    modes: Annotated[str, typer.Option(help="Comma-separated: fast,relax,turbo.")] = "fast,relax,turbo",
+    actions: Annotated[Optional[str], typer.Option(help="Comma-separated actions (default: all).")] = None,
+    image_hosts: Annotated[Optional[str], typer.Option("--image-hosts", help="Allowed image hosts.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add an upstream channel."""
+    from mjgate.channels.admin import create_channel, public_channel
+
+    async def work(session):
+        channel = await create_channel(
+            session, name, base_url, secret, priority=priority, weight=weight, groups=_csv(groups) or [],
+            modes=_csv(modes) or [], actions=_csv(actions), image_hosts=_csv(image_hosts),
+        )
+        return public_channel(channel)
+
+    emit(run_in_transaction(work), as_json, ["id", "name", "base_url", "priority", "weight", "groups", "modes"])
+
+
+@channel_app.command("list")
+def channel_list(as_json: JsonOpt = False) -> None:
+    from mjgate.channels.admin import list_channels, public_channel
+
+    async def work(session):
+        return [public_channel(c) for c in await list_channels(session)]
+
+    emit(run_in_transaction(work), as_json, ["id", "name", "base_url", "status", "priority", "weight", "groups", "modes"])
+
+
+def _channel_status(channel_id: int, status: str, as_json: bool) -> None:
+    from mjgate.channels.admin import public_channel, update_channel
+
+    async def work(session):
+        return public_channel(await update_channel(session, channel_id, {"status": status}))
+
+    emit(run_in_transaction(work), as_json, ["id", "name", "status"])
+
+
+@channel_app.command("disable")
+def channel_disable(channel_id: int, as_json: JsonOpt = False) -> None:
+    _channel_status(channel_id, "manual_disabled", as_json)
+
+
+@channel_app.command("enable")
+def channel_enable(channel_id: int, as_json: JsonOpt = False) -> None:
+    _channel_status(channel_id, "enabled", as_json)
+
+
+# ---------------------------------------------------------------- servers
+
+
+def _wait_for_http(url: str, timeout_s: float = 15.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310 (loopback only)
+            return
+        except Exception as exc:
+            if getattr(exc, "code", None):  # any HTTP answer means it is up
+                return
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def _start_demo(settings: Settings, sim_port: int) -> tuple[subprocess.Popen, dict]:
+    """Start the simulator and make sure an admin, a key and a channel point at it."""
+    sim_secret = "demo-" + secrets.token_hex(8)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mjgate.simulator", "--port", str(sim_port), "--secret", sim_secret,
+         "--step-seconds", "1.5", "--steps", "5"],
+    )
+    _wait_for_http(f"http://127.0.0.1:{sim_port}/__sim/stats")
+
+    from mjgate.accounts.keys import create_key
+    from mjgate.accounts.users import create_user, get_by_username, reset_access_token
+    from mjgate.auth.credentials import hash_password
+    from mjgate.billing.ledger import credit
+    from mjgate.channels.admin import create_channel, list_channels, update_channel
+
+    password = secrets.token_urlsafe(9)
+
+    async def work(session):
+        admin = await get_by_username(session, "admin")
+        if admin is None:
+            created = await create_user(session, "admin", role="root", password=password)
+            admin, token = created.user, created.access_token
+            await credit(session, admin.id, 50_000_000, kind="topup", memo="demo quota")
+        else:
+            admin.password_hash = hash_password(password)
+            token = await reset_access_token(session, admin)
+        key = await create_key(session, admin, name="demo")
+        base_url = f"http://127.0.0.1:{sim_port}"
+        existing = [c for c in await list_channels(session) if c.name == "demo-simulator"]
+        if existing:
+            await update_channel(session, existing[0].id, {"base_url": base_url, "secret": sim_secret, "status": "enabled"})
+        else:
+            await create_channel(session, "demo-simulator", base_url, sim_secret)
+        return {"user_id": admin.id, "access_token": token, "password": password, "key": key.secret}
+
+    return proc, run_in_transaction(work)
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Listen address (MJGATE_HOST).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Listen port (MJGATE_PORT).")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Also run the simulator as a demo channel.")] = False,
+    demo_port: Annotated[int, typer.Option(help="Simulator port in --demo mode.")] = 3100,
+    server: Annotated[str, typer.Option(help="granian (default) or uvicorn.")] = "granian",
+    workers: Annotated[int, typer.Option(help="Worker processes (granian).")] = 1,
+) -> None:
+    """Run the gateway (API, console and, by default, the poller)."""
+    from mjgate.logging import configure
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    configure(settings.log_level, settings.log_json)
+    _db_ready(settings)
+    demo_proc = None
+    if demo:
+        demo_proc, info = _start_demo(settings, demo_port)
+        base = f"http://{host}:{port}"
+        typer.echo(
+            "\nmjgate demo is starting\n"
+            f"  console:       {base}/  (user admin, password {info['password']})\n"
+            f"  API key:       {info['key']}\n"
+            f"  access token:  {info['access_token']}  (New-Api-User: {info['user_id']})\n"
+            f"  simulator:     http://127.0.0.1:{demo_port}\n\n"
+            "Try:\n"
+            f"  curl -s {base}/mj/submit/imagine -H 'Authorization: Bearer {info['key']}' "
+            "-H 'Content-Type: application/json' -d '{\"prompt\": \"a red fox in the snow\"}'\n"
+            f"  curl -s {base}/api/mj/self -H 'Authorization: Bearer {info['access_token']}' "
+            f"-H 'New-Api-User: {info['user_id']}'\n"
+        )
+    try:
+        if server == "uvicorn":
+            import uvicorn
+
+            uvicorn.run("mjgate.app:create_app", factory=True, host=host, port=port, log_level="warning")
+        else:
+            from granian import Granian
+
+            Granian("mjgate.app:create_app", factory=True, interface="asgi", address=host, port=port,
+                    workers=workers, log_access=False).serve()
+    finally:
+        if demo_proc is not None:
+            demo_proc.terminate()
+            demo_proc.wait(timeout=10)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def simulator(ctx: typer.Context) -> None:
+    """Run the midjourney-proxy simulator (see `mjgate simulator --help`)."""
+    from mjgate.simulator.__main__ import main as sim_main
+
+    sim_main(ctx.args)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

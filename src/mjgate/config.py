@@ -1,0 +1,72 @@
+"""Every setting, read from MJGATE_* environment variables or a .env file.
+
+This is the one place settings are documented; `docs/settings.md` is generated from it
+by `mjgate settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MJGATE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./data/mjgate.db",
+        description="SQLAlchemy URL. postgresql://, mysql:// and mariadb:// are mapped to their async drivers.",
+    )
+    data_dir: Path = Field(Path("./data"), description="Where the SQLite file, the secret key and stored images live.")
+    redis_url: str | None = Field(None, description="Optional Redis for shared rate limits and cross-instance events.")
+    secret_key: str | None = Field(
+        None,
+        description="Signs session cookies and image URLs. Default: generated once into data_dir/secret_key. "
+        "Set it explicitly when several instances serve one database.",
+    )
+    public_url: str | None = Field(
+        None, description="Absolute base URL clients reach the gateway at; default: taken from each request."
+    )
+    host: str = Field("127.0.0.1", description="Listen address of `mjgate serve`.")
+    port: int = Field(3000, description="Listen port of `mjgate serve`.")
+    db_pool_size: int = Field(10, description="Connections per engine (PostgreSQL/MySQL) or SQLite readers.")
+    pg_statement_cache_size: int = Field(
+        100, description="asyncpg prepared statement cache; set 0 behind PgBouncer in transaction mode."
+    )
+    session_ttl_s: int = Field(7 * 24 * 3600, description="Console session cookie lifetime.")
+    image_url_ttl_s: int = Field(7 * 24 * 3600, description="Lifetime of signed image URLs handed to clients.")
+    task_timeout_s: int = Field(3600, description="An unfinished task older than this fails and is refunded.")
+    poller_enabled: bool = Field(True, description="Run the background poller inside `mjgate serve`.")
+    log_level: str = Field("INFO", description="Log level.")
+    log_json: bool = Field(False, description="Log as JSON lines instead of console text.")
+
+    def resolved_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        return _persistent_secret(self.data_dir)
+
+
+def _persistent_secret(data_dir: Path) -> str:
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting together agree on the first key written.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

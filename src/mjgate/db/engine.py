@@ -1,0 +1,117 @@
+"""One engine factory for SQLite, PostgreSQL and MySQL/MariaDB.
+
+SQLite gets two engines: a single writer connection whose transactions start with
+BEGIN IMMEDIATE (a deferred BEGIN that later upgrades to a write fails at once with
+"database is locked", and read-then-write without it loses updates), and a pool of
+read-only readers that WAL lets run beside the writer. The server databases use one
+engine for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_WRITER_WAIT_S = 60
+
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "mysql": "mysql+asyncmy",
+    "mariadb": "mysql+asyncmy",
+}
+
+
+def normalize_url(url: str) -> str:
+    """Map plain scheme names (postgresql://, mysql://, mariadb://) to their async drivers."""
+    parsed = make_url(url)
+    if "+" not in parsed.drivername and parsed.drivername in _DRIVERS:
+        parsed = parsed.set(drivername=_DRIVERS[parsed.drivername])
+    if parsed.drivername.startswith("mysql") and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed.render_as_string(hide_password=False)
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """SQLite creates its file but not the directory around it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+class Database:
+    """Owns the engines; hands out write sessions (a transaction) and read sessions."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, pg_statement_cache_size: int = 100):
+        self.url = normalize_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        if self.dialect == "sqlite":
+            ensure_sqlite_dir(self.url)
+            self.write_engine = self._sqlite_engine(writer=True, pool_size=1)
+            self.read_engine = self._sqlite_engine(writer=False, pool_size=max(2, min(pool_size, 8)))
+        else:
+            kwargs: dict = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+            if self.dialect == "postgresql":
+                kwargs["connect_args"] = {"prepared_statement_cache_size": pg_statement_cache_size}
+            elif self.dialect == "mysql":
+                # READ COMMITTED: lease claims and conditional updates see other instances'
+                # commits instead of a repeatable-read snapshot; recycle before wait_timeout.
+                kwargs.update(pool_recycle=1800, isolation_level="READ COMMITTED")
+            self.write_engine = create_async_engine(self.url, **kwargs)
+            self.read_engine = self.write_engine
+        self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @property
+    def supports_skip_locked(self) -> bool:
+        return self.dialect in ("postgresql", "mysql")
+
+    def _sqlite_engine(self, *, writer: bool, pool_size: int) -> AsyncEngine:
+        engine = create_async_engine(
+            self.url,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=SQLITE_WRITER_WAIT_S,
+        )
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection, _record):
+            # Take transaction control away from the driver so "begin" below decides.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            if not writer:
+                cursor.execute("PRAGMA query_only=ON")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+        return engine
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction: committed when the block ends, rolled back on error."""
+        async with self._writer() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._reader() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        await self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            await self.read_engine.dispose()

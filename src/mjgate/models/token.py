@@ -1,0 +1,25 @@
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mjgate.db.base import Base, BigId
+
+
+class ApiKey(Base):
+    """An `sk-...` relay key ("token" in new-api's words). Stored as a sha256 hash."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hint: Mapped[str] = mapped_column(String(32), default="")  # "sk-abcd…wxyz" for listings
+    status: Mapped[str] = mapped_column(String(16), default="enabled")  # enabled | disabled
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # epoch ms; None = never
+    unlimited: Mapped[bool] = mapped_column(Boolean, default=True)
+    remain_quota: Mapped[int] = mapped_column(BigInteger, default=0)
+    used_quota: Mapped[int] = mapped_column(BigInteger, default=0)
+    allowed_actions: Mapped[list | None] = mapped_column(JSON, nullable=True)  # None = every action
+    allowed_ips: Mapped[list | None] = mapped_column(JSON, nullable=True)  # None = any address
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    accessed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

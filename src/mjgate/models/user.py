@@ -1,0 +1,35 @@
+from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mjgate.db.base import Base, BigId
+
+ROLES = ("user", "admin", "root")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    status: Mapped[str] = mapped_column(String(16), default="enabled")  # enabled | disabled
+    group: Mapped[str] = mapped_column("group_name", String(64), default="default")
+    quota: Mapped[int] = mapped_column(BigInteger, default=0)
+    used_quota: Mapped[int] = mapped_column(BigInteger, default=0)
+    request_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # sha256 hex of the dashboard access token; the token itself is shown once.
+    access_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Bumped on logout / password change: every older session cookie stops working.
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in ("admin", "root")
+
+    @property
+    def enabled(self) -> bool:
+        return self.status == "enabled"

@@ -1,0 +1,66 @@
+"""Task SQL: every query on the tasks table lives here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mjgate.models import Task
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Listing filters; None means "no filter". Times are epoch ms on submit_time."""
+
+    user_id: int | None = None
+    channel_id: int | None = None
+    mj_id: str | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+    def where(self) -> list:
+        clauses = []
+        if self.user_id is not None:
+            clauses.append(Task.user_id == self.user_id)
+        if self.channel_id is not None:
+            clauses.append(Task.channel_id == self.channel_id)
+        if self.mj_id is not None:
+            clauses.append(Task.mj_id == self.mj_id)
+        if self.start_ms is not None:
+            clauses.append(Task.submit_time >= self.start_ms)
+        if self.end_ms is not None:
+            clauses.append(Task.submit_time <= self.end_ms)
+        return clauses
+
+
+def list_query(flt: TaskFilter, offset: int, limit: int):
+    # (submit_time, id) descending matches the composite indexes, so a page is an index range
+    # scan whatever the table size.
+    return select(Task).where(*flt.where()).order_by(Task.submit_time.desc(), Task.id.desc()).offset(offset).limit(limit)
+
+
+def count_query(flt: TaskFilter):
+    return select(func.count()).select_from(Task).where(*flt.where())
+
+
+async def list_tasks(session: AsyncSession, flt: TaskFilter, offset: int, limit: int) -> tuple[list[Task], int]:
+    total = int(await session.scalar(count_query(flt)))
+    if offset >= total:
+        return [], total
+    rows = await session.scalars(list_query(flt, offset, limit))
+    return list(rows), total
+
+
+async def get_by_mj_id(session: AsyncSession, mj_id: str) -> Task | None:
+    return await session.scalar(select(Task).where(Task.mj_id == mj_id))
+
+
+async def get_many_by_mj_ids(session: AsyncSession, mj_ids: list[str], user_id: int | None = None) -> list[Task]:
+    if not mj_ids:
+        return []
+    query = select(Task).where(Task.mj_id.in_(mj_ids))
+    if user_id is not None:
+        query = query.where(Task.user_id == user_id)
+    return list(await session.scalars(query))
