@@ -7,9 +7,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from mjgate import __version__
-from mjgate.api import envelopes, newapi, ops
+import aiohttp
+
+from mjgate.api import envelopes, images, mjproxy, newapi, ops
 from mjgate.config import Settings, get_settings
 from mjgate.db import Database
+from mjgate.tasks.service import TaskService
+from mjgate.upstream.client import UpstreamClient
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -20,9 +24,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(settings.database_url, pool_size=settings.db_pool_size,
                       pg_statement_cache_size=settings.pg_statement_cache_size)
         app.state.db = db
+        # One HTTP session per process for every upstream call and image relay.
+        app.state.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
+        app.state.tasks = TaskService(db, UpstreamClient(app.state.http))
         try:
             yield
         finally:
+            await app.state.http.close()
             await db.dispose()
 
     app = FastAPI(
@@ -36,4 +44,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     envelopes.install(app)
     app.include_router(ops.router)
     app.include_router(newapi.router)
+    app.include_router(images.router)
+    mjproxy.install(app)
     return app

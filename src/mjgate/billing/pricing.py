@@ -1,0 +1,79 @@
+"""Prices: a per-action table in USD (new-api's defaults), times group and mode ratios, in quota units.
+
+Admins override any of the three tables through the options table (keys below); a missing
+entry falls back to the default, so a partial override never prices something at zero by accident.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mjgate.clock import now_ms
+from mjgate.errors import BadRequest
+from mjgate.models import Option
+
+QUOTA_PER_USD = 500_000
+
+DEFAULT_ACTION_PRICES_USD = {
+    "mj_imagine": 0.1, "mj_variation": 0.1, "mj_reroll": 0.1, "mj_blend": 0.1, "mj_modal": 0.1,
+    "mj_zoom": 0.1, "mj_shorten": 0.1, "mj_high_variation": 0.1, "mj_low_variation": 0.1, "mj_pan": 0.1,
+    "mj_edits": 0.1, "mj_inpaint": 0, "mj_custom_zoom": 0, "mj_describe": 0.05, "mj_upscale": 0.05,
+    "swap_face": 0.05, "mj_upload": 0.05, "mj_video": 0.8,
+}
+DEFAULT_GROUP_RATIOS = {"default": 1, "vip": 1, "svip": 1}
+# Midjourney's relax mode is slower and cheaper, turbo faster and dearer; operators can change these.
+DEFAULT_MODE_RATIOS = {"fast": 1, "relax": 0.5, "turbo": 2}
+
+OPTION_ACTION_PRICES = "mj_action_prices"
+OPTION_GROUP_RATIOS = "group_ratios"
+OPTION_MODE_RATIOS = "mode_ratios"
+DEFAULTS = {
+    OPTION_ACTION_PRICES: DEFAULT_ACTION_PRICES_USD,
+    OPTION_GROUP_RATIOS: DEFAULT_GROUP_RATIOS,
+    OPTION_MODE_RATIOS: DEFAULT_MODE_RATIOS,
+}
+
+
+def price_key(action: str) -> str:
+    return "swap_face" if action == "SWAP_FACE" else "mj_" + action.lower()
+
+
+async def load_tables(session: AsyncSession) -> dict[str, dict]:
+    rows = await session.scalars(select(Option).where(Option.key.in_(list(DEFAULTS))))
+    stored = {row.key: row.value for row in rows if isinstance(row.value, dict)}
+    return {key: {**default, **stored.get(key, {})} for key, default in DEFAULTS.items()}
+
+
+def quote(tables: dict[str, dict], action: str, group: str, mode: str) -> int:
+    """The price of one task in quota units (integer, rounded half up)."""
+    usd = Decimal(str(tables[OPTION_ACTION_PRICES].get(price_key(action), 0)))
+    group_ratio = Decimal(str(tables[OPTION_GROUP_RATIOS].get(group, 1)))
+    mode_ratio = Decimal(str(tables[OPTION_MODE_RATIOS].get(mode, 1)))
+    units = usd * QUOTA_PER_USD * group_ratio * mode_ratio
+    return int(units.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+async def price_of(session: AsyncSession, action: str, group: str, mode: str) -> int:
+    return quote(await load_tables(session), action, group, mode)
+
+
+async def set_table(session: AsyncSession, key: str, values: dict) -> dict:
+    if key not in DEFAULTS:
+        raise BadRequest(f"unknown price table {key!r}")
+    if not isinstance(values, dict):
+        raise BadRequest("a price table is an object of name -> number")
+    clean = {}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise BadRequest(f"{name}: must be a number >= 0")
+        clean[str(name)] = value
+    row = await session.get(Option, key)
+    if row is None:
+        session.add(Option(key=key, value=clean, updated_at=now_ms()))
+    else:
+        row.value = clean
+        row.updated_at = now_ms()
+    return {**DEFAULTS[key], **clean}

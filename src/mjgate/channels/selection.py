@@ -1,0 +1,40 @@
+"""Which channels may take a new task, in the order to try them."""
+
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mjgate.models import Channel
+
+
+def eligible(channel: Channel, group: str, mode: str, action: str) -> bool:
+    return (
+        channel.enabled
+        and group in (channel.groups or [])
+        and mode in (channel.modes or [])
+        and (channel.actions is None or action in channel.actions)
+    )
+
+
+def failover_order(channels: list[Channel], rng: random.Random | None = None) -> list[Channel]:
+    """Highest priority first; inside a priority, a weighted random order.
+
+    Each channel draws key u^(1/w) and the keys sort descending: the first pick is weighted by
+    weight, and the rest follow in a weighted order for failover (Efraimidis-Spirakis).
+    Weight 0 keeps a channel as a last resort within its priority.
+    """
+    rng = rng or random
+    def key(channel: Channel) -> tuple[int, float]:
+        weight = channel.weight or 0
+        draw = rng.random() ** (1.0 / weight) if weight > 0 else -1.0
+        return (channel.priority, draw)
+
+    return sorted(channels, key=key, reverse=True)
+
+
+async def candidates(session: AsyncSession, group: str, mode: str, action: str) -> list[Channel]:
+    rows = await session.scalars(select(Channel).where(Channel.status == "enabled"))
+    return failover_order([c for c in rows if eligible(c, group, mode, action)])

@@ -1,0 +1,111 @@
+"""GET /mj/image/{mj_id}: stream a task's image to the client without exposing the upstream.
+
+Access needs a valid signature (the URL handed out) or a key of the task's owner. Only hosts on
+the channel's allow-list are fetched, redirects are not followed (no SSRF), the body is relayed
+in chunks (constant memory), and the upstream response is closed when the client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+import aiohttp
+import structlog
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from mjgate.errors import Forbidden, NotFound, UpstreamError
+from mjgate.models import Channel, Task
+
+log = structlog.get_logger(__name__)
+
+CHUNK_BYTES = 64 * 1024
+CONNECT_TIMEOUT_S = 10
+READ_TIMEOUT_S = 60
+FORWARDED_HEADERS = ("content-type", "content-length", "etag", "last-modified", "content-range", "accept-ranges")
+PASSED_REQUEST_HEADERS = ("range", "if-none-match", "if-modified-since")
+
+
+def allowed_hosts(channel: Channel) -> set[str]:
+    hosts = {h.lower() for h in (channel.image_hosts or [])}
+    if not channel.image_hosts:
+        base_host = urlsplit(channel.base_url).hostname
+        if base_host:
+            hosts.add(base_host.lower())
+    return hosts
+
+
+def check_source(url: str, channel: Channel | None) -> str:
+    """The upstream image URL, if it may be fetched for this channel; otherwise Forbidden."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Forbidden("the task's image URL is not an http(s) URL")
+    if channel is None:
+        raise Forbidden("the task's channel is gone; its image host cannot be vouched for")
+    if parts.hostname.lower() not in allowed_hosts(channel):
+        raise Forbidden(f"image host {parts.hostname} is not on channel {channel.id}'s allow-list")
+    return url
+
+
+class UpstreamImageResponse(Response):
+    """A hand-written ASGI response: it owns the upstream response and closes it however the send ends.
+
+    (A Response subclass only so FastAPI passes it through untouched; __call__ is its own.)
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, request_headers: dict):
+        self.background = None
+        self.session = session
+        self.url = url
+        self.request_headers = request_headers
+
+    async def open(self) -> None:
+        try:
+            self.upstream = await self.session.get(
+                self.url, headers=self.request_headers, allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S, sock_read=READ_TIMEOUT_S),
+            )
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise UpstreamError(f"the image could not be fetched: {type(exc).__name__}") from None
+        if self.upstream.status >= 300 and self.upstream.status not in (304,):
+            status = self.upstream.status
+            self.upstream.release()
+            if status == 404:
+                raise NotFound("the upstream no longer has this image")
+            raise UpstreamError(f"the upstream answered HTTP {status} for the image")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        upstream = self.upstream
+
+        async def watch_disconnect() -> None:
+            # A client that leaves while the upstream is slow would otherwise go unnoticed
+            # until the next chunk; closing the upstream ends the relay loop at once.
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            upstream.close()
+
+        watcher = asyncio.create_task(watch_disconnect())
+        try:
+            headers = [(k.encode(), v.encode()) for k, v in upstream.headers.items() if k.lower() in FORWARDED_HEADERS]
+            headers.append((b"cache-control", b"private, max-age=86400"))
+            await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
+            async for chunk in upstream.content.iter_chunked(CHUNK_BYTES):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except Exception as exc:  # the client went away mid-body (each server raises its own type)
+            log.info("image relay ended early", url=self.url, error=type(exc).__name__)
+        finally:
+            watcher.cancel()
+            # close(), not release(): an unfinished body must not go back to the pool.
+            upstream.close()
+
+
+async def open_image(session: aiohttp.ClientSession, task: Task, channel: Channel | None, headers) -> UpstreamImageResponse:
+    if not task.image_url:
+        raise NotFound(f"task {task.mj_id} has no image")
+    url = check_source(task.image_url, channel)
+    forwarded = {k: headers[k] for k in PASSED_REQUEST_HEADERS if k in headers}
+    response = UpstreamImageResponse(session, url, forwarded)
+    await response.open()
+    return response
