@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.databases", "tests.fixtures.app", "tests.fixtures.simulator"]
+pytest_plugins = ["tests.fixtures.databases", "tests.fixtures.app", "tests.fixtures.simulator", "tests.fixtures.live"]

@@ -9,9 +9,10 @@ from fastapi import FastAPI
 from mjgate import __version__
 import aiohttp
 
-from mjgate.api import envelopes, images, mjproxy, newapi, ops
+from mjgate.api import envelopes, events, images, mjproxy, newapi, ops
 from mjgate.config import Settings, get_settings
 from mjgate.db import Database
+from mjgate.events import EventBus
 from mjgate.tasks.service import TaskService
 from mjgate.upstream.client import UpstreamClient
 
@@ -26,10 +27,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = db
         # One HTTP session per process for every upstream call and image relay.
         app.state.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
-        app.state.tasks = TaskService(db, UpstreamClient(app.state.http))
+        app.state.events = EventBus(settings.redis_url)
+        await app.state.events.start()
+        app.state.tasks = TaskService(db, UpstreamClient(app.state.http), app.state.events)
         try:
             yield
         finally:
+            await app.state.events.stop()
             await app.state.http.close()
             await db.dispose()
 
@@ -45,5 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(newapi.router)
     app.include_router(images.router)
+    app.include_router(events.router)
     mjproxy.install(app)
     return app

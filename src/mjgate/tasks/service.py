@@ -7,6 +7,7 @@ between leaves a charged task with no upstream id; the poller settles it after S
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import structlog
@@ -18,6 +19,7 @@ from mjgate.billing.pricing import price_of
 from mjgate.channels.selection import candidates
 from mjgate.clock import now_ms
 from mjgate.db import Database
+from mjgate.events import EventBus
 from mjgate.errors import BadRequest, Forbidden, NotFound, UpstreamError
 from mjgate.models import ApiKey, Channel, Task, User
 from mjgate.tasks import transitions
@@ -32,6 +34,7 @@ ACCEPTED = {1, 21, 22}
 # no account. (3 on a follow-up means "parent unknown" and is final: there is no other channel.)
 RETRYABLE = {23, 9, 3}
 MJ_ID_ATTEMPTS = 5
+WAIT_REFRESH_S = 3.0
 
 
 @dataclass
@@ -82,12 +85,53 @@ def _fill(value, upstream_id: str):
     return value
 
 
+def task_event(task: Task) -> dict:
+    """What live views are told about a change (they read the full task from the store)."""
+    return {"type": "task", "user_id": task.user_id, "mj_id": task.mj_id, "action": task.action,
+            "status": task.status, "progress": task.progress, "updated_at": task.updated_at,
+            "fail_reason": task.fail_reason}
+
+
 class TaskService:
-    def __init__(self, db: Database, upstream: UpstreamClient, callback_url=None):
+    def __init__(self, db: Database, upstream: UpstreamClient, events: EventBus | None = None, callback_url=None):
         self.db = db
         self.upstream = upstream
+        self.events = events or EventBus()
         # callback_url(task) -> the gateway's signed notify URL for this task, or None
         self.callback_url = callback_url
+
+    async def changed(self, task: Task) -> None:
+        """Announce a committed change (never before commit: a listener may read the store at once)."""
+        await self.events.publish(task_event(task))
+
+    async def wait_terminal(self, task: Task, timeout_s: float, *, on_change=None) -> Task:
+        """Wait until the task is terminal or the timeout passes; returns the latest row.
+
+        Woken by events, with a periodic refresh as the safety net (a missed event, or no poller).
+        on_change(task) is awaited for every observed change of status or progress.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        last = (task.status, task.progress)
+        async with self.events.subscribe(task.user_id) as queue:
+            while not task.terminal:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    while True:
+                        event = await asyncio.wait_for(queue.get(), min(remaining, WAIT_REFRESH_S))
+                        if event.get("mj_id") == task.mj_id:
+                            break
+                except asyncio.TimeoutError:
+                    pass
+                async with self.db.read() as session:
+                    task = await session.get(Task, task.id) or task
+                task = await self.refresh(task)
+                if on_change is not None and (task.status, task.progress) != last:
+                    last = (task.status, task.progress)
+                    await on_change(task)
+        return task
 
     # ------------------------------------------------------------------ submit
 
@@ -181,7 +225,7 @@ class TaskService:
         values = dict(
             channel_id=channel.id, upstream_id=str(result.result), code=result.code, status=status,
             description=description, updated_at=now, next_poll_at=now + transitions.POLL_FAST_MS,
-            properties={k: v for k, v in result.properties.items() if k in ("numberOfQueues", "discordInstanceId")},
+            properties={k: v for k, v in result.properties.items() if k == "numberOfQueues"},
         )
         try:
             async with self.db.write() as session:
@@ -193,6 +237,7 @@ class TaskService:
             return SubmitOutcome(9, "the upstream returned a task id already in use")
         for key, value in values.items():
             setattr(task, key, value)
+        await self.changed(task)
         return SubmitOutcome(result.code, description, task, None, values["properties"])
 
     async def _settle_upload(self, task: Task, channel: Channel, result: SubmitResult) -> SubmitOutcome:
@@ -206,6 +251,7 @@ class TaskService:
             await session.execute(update(Task).where(Task.id == task.id).values(**values))
         for key, value in values.items():
             setattr(task, key, value)
+        await self.changed(task)
         return SubmitOutcome(1, values["description"], task, urls)
 
     async def _refused(self, task: Task, result: SubmitResult) -> None:
@@ -219,6 +265,8 @@ class TaskService:
                 )
             )
             await ledger.give_back(session, task, kind="release", memo=reason[:500])
+        task.status, task.code, task.fail_reason, task.updated_at = "FAILURE", result.code, reason[:2000], now
+        await self.changed(task)
 
     async def _channel_health(self, channel_id: int, *, ok: bool, error: str = "") -> None:
         now = now_ms()
@@ -262,6 +310,8 @@ class TaskService:
                 session, fresh, {"status": "SUBMITTED", "progress": "0%", **({"prompt": prompt} if prompt else {}),
                                  **({"upstream_id": str(result.result)} if result.result else {})}
             )
+        if change.changed:
+            await self.changed(change.task)
         return SubmitOutcome(1, result.description or "Submit success", change.task)
 
     # ------------------------------------------------------------------ reads
@@ -286,7 +336,9 @@ class TaskService:
             if fresh is None:
                 return task
             change = await transitions.apply_snapshot(session, fresh, snap)
-            return change.task
+        if change.changed:
+            await self.changed(change.task)
+        return change.task
 
     async def image_seed(self, task: Task) -> dict:
         if not task.upstream_id or not task.channel_id:
