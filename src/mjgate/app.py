@@ -9,12 +9,21 @@ from fastapi import FastAPI
 from mjgate import __version__
 import aiohttp
 
-from mjgate.api import envelopes, events, images, mjproxy, newapi, ops
+from mjgate.api import callbacks, envelopes, events, images, mjproxy, newapi, ops
 from mjgate.config import Settings, get_settings
 from mjgate.db import Database
 from mjgate.events import EventBus
 from mjgate.tasks.service import TaskService
 from mjgate.upstream.client import UpstreamClient
+from mjgate.workers import BackgroundWorkers
+
+
+def _callback_url_factory(settings: Settings, secret_key: str):
+    def callback_url(task) -> str | None:
+        base = (settings.callback_url or settings.public_url or task.public_base or "").rstrip("/")
+        return base + callbacks.notify_path(secret_key, task.mj_id) if base else None
+
+    return callback_url
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,10 +38,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
         app.state.events = EventBus(settings.redis_url)
         await app.state.events.start()
-        app.state.tasks = TaskService(db, UpstreamClient(app.state.http), app.state.events)
+        app.state.tasks = TaskService(
+            db, UpstreamClient(app.state.http), app.state.events, secret_key=app.state.secret_key,
+            image_url_ttl_s=settings.image_url_ttl_s, public_url=settings.public_url,
+            callback_url=_callback_url_factory(settings, app.state.secret_key) if settings.upstream_callbacks else None,
+        )
+        app.state.workers = None
+        if settings.poller_enabled:
+            app.state.workers = BackgroundWorkers(db, app.state.tasks, app.state.http, settings, app.state.secret_key)
+            app.state.workers.start()
         try:
             yield
         finally:
+            if app.state.workers is not None:
+                await app.state.workers.stop()
             await app.state.events.stop()
             await app.state.http.close()
             await db.dispose()
@@ -50,5 +69,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(newapi.router)
     app.include_router(images.router)
     app.include_router(events.router)
+    app.include_router(callbacks.router)
     mjproxy.install(app)
     return app

@@ -402,6 +402,28 @@ def serve(
             demo_proc.wait(timeout=10)
 
 
+@app.command()
+def worker() -> None:
+    """Run only the background loops (poller, webhooks) for scaled deployments; no HTTP."""
+    import signal
+
+    from mjgate.logging import configure
+    from mjgate.worker_main import run_worker
+
+    settings = get_settings()
+    configure(settings.log_level, settings.log_json)
+    _db_ready(settings)
+
+    async def main():
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
+    asyncio.run(main())
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def simulator(ctx: typer.Context) -> None:
     """Run the midjourney-proxy simulator (see `mjgate simulator --help`)."""

@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     image_url_ttl_s: int = Field(7 * 24 * 3600, description="Lifetime of signed image URLs handed to clients.")
     task_timeout_s: int = Field(3600, description="An unfinished task older than this fails and is refunded.")
     poller_enabled: bool = Field(True, description="Run the background poller inside `mjgate serve`.")
+    poller_batch_size: int = Field(500, description="Tasks leased per poller cycle.")
+    poller_interval_s: float = Field(1.0, description="Poller sleep when nothing is due.")
+    poller_lease_s: float = Field(60.0, description="How long a poller instance owns the tasks it claimed; "
+                                  "a crashed instance's tasks are polled by others after this.")
+    callback_url: str | None = Field(
+        None, description="Base URL upstream channels can reach the gateway at, for instant updates "
+        "(notifyHook). Default: MJGATE_PUBLIC_URL, else the URL the client called.",
+    )
+    upstream_callbacks: bool = Field(True, description="Ask upstreams to push task changes to the gateway.")
+    rate_limit_per_minute: int = Field(
+        120, description="Requests per minute per API key on the AceData-style API (/midjourney/...); bursts up "
+        "to the same number are allowed. Shared across instances through MJGATE_REDIS_URL when set. 0 = no limit.",
+    )
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log as JSON lines instead of console text.")
 

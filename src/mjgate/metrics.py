@@ -4,3 +4,11 @@ from prometheus_client import Counter, Histogram
 
 HTTP_REQUESTS = Counter("mjgate_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_LATENCY = Histogram("mjgate_http_request_seconds", "HTTP request latency", ["route"])
+
+POLLER_BATCH = Histogram("mjgate_poller_batch_size", "Tasks claimed per poller cycle",
+                         buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000))
+POLLER_LAG = Histogram("mjgate_poller_lag_seconds", "How late the oldest claimed task was polled")
+POLLER_CALL_SECONDS = Histogram("mjgate_poller_upstream_call_seconds", "list-by-condition latency", ["channel"])
+POLLER_ERRORS = Counter("mjgate_poller_errors_total", "Poller errors", ["channel", "kind"])
+TASKS_FINISHED = Counter("mjgate_tasks_finished_total", "Tasks reaching a terminal state", ["status"])
+WEBHOOKS = Counter("mjgate_webhook_deliveries_total", "Client webhook delivery attempts", ["result"])

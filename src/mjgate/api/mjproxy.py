@@ -21,7 +21,7 @@ from mjgate.models import Task
 from mjgate.tasks import repository
 from mjgate.tasks.actions import parse_change, parse_custom_id, parse_simple_change
 from mjgate.tasks.service import Caller, SubmitOutcome, SubmitSpec
-from mjgate.tasks.views import image_url_for
+from mjgate.tasks.views import mjproxy_task_json
 
 MODES = ("fast", "relax", "turbo")
 MAX_LIST_IDS = 1_000
@@ -71,32 +71,7 @@ def _outcome_reply(outcome: SubmitOutcome) -> JSONResponse:
 
 def task_json(task: Task, request: Request) -> dict:
     state = request.app.state
-    return {
-        "id": task.mj_id,
-        "action": task.action,
-        "customId": (task.request or {}).get("customId", ""),
-        "botType": task.bot_type,
-        "mode": task.mode.upper(),
-        "prompt": task.prompt,
-        "promptEn": task.prompt_en,
-        "description": task.description,
-        "state": task.state,
-        "submitTime": task.submit_time,
-        "startTime": task.start_time,
-        "finishTime": task.finish_time,
-        "imageUrl": image_url_for(task, public_base_url(request), state.secret_key, state.settings.image_url_ttl_s),
-        "videoUrl": task.video_url,
-        "videoUrls": [{"url": u} for u in task.video_urls or []],
-        "status": task.status,
-        "progress": task.progress,
-        "failReason": task.fail_reason,
-        "buttons": task.buttons or [],
-        "properties": {
-            "finalPrompt": (task.properties or {}).get("finalPrompt", task.prompt_en),
-            "finalZhPrompt": (task.properties or {}).get("finalZhPrompt", ""),
-            **{k: v for k, v in (task.properties or {}).items() if k not in ("finalPrompt", "finalZhPrompt")},
-        },
-    }
+    return mjproxy_task_json(task, public_base_url(request), state.secret_key, state.settings.image_url_ttl_s)
 
 
 async def _own_task(request: Request, caller: Caller, mj_id: object, *, refresh: bool = False) -> Task:
@@ -122,7 +97,8 @@ def _common(request: Request, body: dict, caller_mode: tuple[str, bool], **field
     mode, explicit = caller_mode
     return dict(
         mode=mode, explicit_mode=explicit, state=text_field(body, "state"),
-        notify_hook=http_url(body, "notifyHook"), request=redacted(body), **fields,
+        notify_hook=http_url(body, "notifyHook"), request=redacted(body), public_base=public_base_url(request),
+        **fields,
     )
 
 

@@ -3,8 +3,9 @@
 from mjgate.models.channel import Channel
 from mjgate.models.ledger import LedgerEntry
 from mjgate.models.option import Option
+from mjgate.models.outbox import WebhookDelivery
 from mjgate.models.task import Task
 from mjgate.models.token import ApiKey
 from mjgate.models.user import User
 
-__all__ = ["ApiKey", "Channel", "LedgerEntry", "Option", "Task", "User"]
+__all__ = ["ApiKey", "Channel", "LedgerEntry", "Option", "Task", "User", "WebhookDelivery"]

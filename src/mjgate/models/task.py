@@ -62,6 +62,10 @@ class Task(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     stored_image: Mapped[str] = mapped_column(Text, default="")
+    # Consecutive polls the upstream did not return this task (a lost task fails after a few).
+    upstream_missing: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The base URL the client used, for absolute URLs in callbacks sent later.
+    public_base: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
     @property
     def terminal(self) -> bool:

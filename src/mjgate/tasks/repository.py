@@ -64,3 +64,17 @@ async def get_many_by_mj_ids(session: AsyncSession, mj_ids: list[str], user_id: 
     if user_id is not None:
         query = query.where(Task.user_id == user_id)
     return list(await session.scalars(query))
+
+
+async def get_by_trace_id(session: AsyncSession, trace_id: str, user_id: int) -> Task | None:
+    """The caller's newest task created by the request with this trace id (AceData's retrieve by trace_id)."""
+    query = (select(Task).where(Task.trace_id == trace_id, Task.user_id == user_id)
+             .order_by(Task.submit_time.desc(), Task.id.desc()).limit(1))
+    return await session.scalar(query)
+
+
+async def get_many_by_trace_ids(session: AsyncSession, trace_ids: list[str], user_id: int) -> list[Task]:
+    if not trace_ids:
+        return []
+    query = select(Task).where(Task.trace_id.in_(trace_ids), Task.user_id == user_id)
+    return list(await session.scalars(query))

@@ -21,10 +21,11 @@ from mjgate.clock import now_ms
 from mjgate.db import Database
 from mjgate.events import EventBus
 from mjgate.errors import BadRequest, Forbidden, NotFound, UpstreamError
-from mjgate.models import ApiKey, Channel, Task, User
+from mjgate.models import ApiKey, Channel, Task, User, WebhookDelivery
 from mjgate.tasks import transitions
 from mjgate.tasks.actions import MODAL_ACTIONS
 from mjgate.tasks.ids import new_mj_id
+from mjgate.tasks.views import mjproxy_task_json
 from mjgate.upstream.client import SubmitResult, UpstreamClient, UpstreamUnavailable
 
 log = structlog.get_logger(__name__)
@@ -58,6 +59,7 @@ class SubmitSpec:
     request: dict = field(default_factory=dict)
     dialect: str = "mjproxy"
     trace_id: str | None = None
+    public_base: str = ""  # the base URL the client called, for absolute URLs in later callbacks
 
 
 @dataclass
@@ -93,12 +95,46 @@ def task_event(task: Task) -> dict:
 
 
 class TaskService:
-    def __init__(self, db: Database, upstream: UpstreamClient, events: EventBus | None = None, callback_url=None):
+    def __init__(self, db: Database, upstream: UpstreamClient, events: EventBus | None = None, *,
+                 secret_key: str = "", image_url_ttl_s: int = 3600, public_url: str | None = None,
+                 callback_url=None):
         self.db = db
         self.upstream = upstream
         self.events = events or EventBus()
+        self.secret_key = secret_key
+        self.image_url_ttl_s = image_url_ttl_s
+        self.public_url = public_url
         # callback_url(task) -> the gateway's signed notify URL for this task, or None
         self.callback_url = callback_url
+        # dialect -> task -> the JSON its client's webhook receives; each dialect registers its own.
+        self.payload_renderers = {"mjproxy": self._mjproxy_payload}
+
+    def _mjproxy_payload(self, task: Task) -> dict:
+        return mjproxy_task_json(task, self.base_url_for(task), self.secret_key, self.image_url_ttl_s)
+
+    def base_url_for(self, task: Task) -> str:
+        return (self.public_url or task.public_base or "").rstrip("/")
+
+    def enqueue_webhook(self, session, task: Task) -> None:
+        """Queue the client's callback for this change in the transaction that made the change."""
+        if not task.notify_hook:
+            return
+        render = self.payload_renderers.get(task.dialect, self._mjproxy_payload)
+        now = now_ms()
+        session.add(WebhookDelivery(task_id=task.id, url=task.notify_hook, payload=render(task), status="pending",
+                                    attempts=0, next_attempt_at=now, last_error="", created_at=now))
+
+    async def apply_snapshot(self, session, task: Task, snap: dict, *, lease_owner: str | None = None):
+        change = await transitions.apply_snapshot(session, task, snap, lease_owner=lease_owner)
+        if change.changed:
+            self.enqueue_webhook(session, change.task)
+        return change
+
+    async def fail(self, session, task: Task, reason: str, *, lease_owner: str | None = None):
+        change = await transitions.fail(session, task, reason, lease_owner=lease_owner)
+        if change.changed:
+            self.enqueue_webhook(session, change.task)
+        return change
 
     async def changed(self, task: Task) -> None:
         """Announce a committed change (never before commit: a listener may read the store at once)."""
@@ -171,6 +207,7 @@ class TaskService:
                         state=spec.state, status="NOT_START", progress="0%", image_url="", video_url="",
                         video_urls=[], buttons=[], properties={}, fail_reason="", quota=price, request=spec.request,
                         notify_hook=spec.notify_hook, dialect=spec.dialect, trace_id=spec.trace_id, submit_time=now,
+                        public_base=spec.public_base[:255], upstream_missing=0,
                         created_at=now, updated_at=now, next_poll_at=now + transitions.SUBMIT_GRACE_MS,
                         poll_attempts=0, stored_image="",
                     )
@@ -230,13 +267,14 @@ class TaskService:
         try:
             async with self.db.write() as session:
                 await session.execute(update(Task).where(Task.id == task.id).values(**values))
+                for key, value in values.items():
+                    setattr(task, key, value)
+                self.enqueue_webhook(session, task)
         except IntegrityError:
             # The upstream handed out an id it already gave us for another task: we cannot track
             # this one apart from it, so it is settled as failed and released.
             await self._refused(task, SubmitResult(9, f"channel {channel.id} reused task id {result.result}"))
             return SubmitOutcome(9, "the upstream returned a task id already in use")
-        for key, value in values.items():
-            setattr(task, key, value)
         await self.changed(task)
         return SubmitOutcome(result.code, description, task, None, values["properties"])
 
@@ -249,8 +287,9 @@ class TaskService:
                       start_time=now, finish_time=now, updated_at=now, next_poll_at=None)
         async with self.db.write() as session:
             await session.execute(update(Task).where(Task.id == task.id).values(**values))
-        for key, value in values.items():
-            setattr(task, key, value)
+            for key, value in values.items():
+                setattr(task, key, value)
+            self.enqueue_webhook(session, task)
         await self.changed(task)
         return SubmitOutcome(1, values["description"], task, urls)
 
@@ -310,6 +349,8 @@ class TaskService:
                 session, fresh, {"status": "SUBMITTED", "progress": "0%", **({"prompt": prompt} if prompt else {}),
                                  **({"upstream_id": str(result.result)} if result.result else {})}
             )
+            if change.changed:
+                self.enqueue_webhook(session, change.task)
         if change.changed:
             await self.changed(change.task)
         return SubmitOutcome(1, result.description or "Submit success", change.task)
@@ -335,7 +376,7 @@ class TaskService:
             fresh = await session.get(Task, task.id)
             if fresh is None:
                 return task
-            change = await transitions.apply_snapshot(session, fresh, snap)
+            change = await self.apply_snapshot(session, fresh, snap)
         if change.changed:
             await self.changed(change.task)
         return change.task

@@ -98,6 +98,7 @@ async def apply_values(
         **values,
         "updated_at": now,
         "poll_attempts": attempts,
+        "upstream_missing": 0,
         "next_poll_at": None if terminal else now + next_poll_delay_ms(changed, attempts),
     }
     if terminal:

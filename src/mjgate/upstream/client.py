@@ -46,10 +46,12 @@ class UpstreamClient:
     def __init__(self, session: aiohttp.ClientSession):
         self.session = session
 
-    async def _request(self, method: str, url: str, secret: str, *, body: Any = None, timeout_s: float) -> Any:
+    async def _request(self, method: str, url: str, secret: str, *, body: Any = None, timeout_s: float,
+                       extra_headers: dict | None = None) -> Any:
+        headers = {**_headers(secret), **(extra_headers or {})}
         try:
             async with self.session.request(
-                method, url, json=body, headers=_headers(secret), timeout=aiohttp.ClientTimeout(total=timeout_s)
+                method, url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)
             ) as resp:
                 raw = await resp.content.read(MAX_UPSTREAM_BODY + 1)
                 if len(raw) > MAX_UPSTREAM_BODY:
@@ -85,9 +87,12 @@ class UpstreamClient:
                                    timeout_s=FETCH_TIMEOUT_S)
         return data if isinstance(data, dict) and data.get("id") else None
 
-    async def list_by_condition(self, base_url: str, secret: str, upstream_ids: list[str]) -> list[dict]:
+    async def list_by_condition(self, base_url: str, secret: str, upstream_ids: list[str],
+                                poller: str | None = None) -> list[dict]:
+        # The poller names itself, so an upstream's logs (and the tests) can tell instances apart.
+        extra = {"X-Mjgate-Poller": poller} if poller else None
         data = await self._request("POST", _route(base_url, "/task/list-by-condition", None), secret,
-                                   body={"ids": upstream_ids}, timeout_s=FETCH_TIMEOUT_S)
+                                   body={"ids": upstream_ids}, timeout_s=FETCH_TIMEOUT_S, extra_headers=extra)
         if data is None:
             return []
         if not isinstance(data, list):

@@ -1,0 +1,62 @@
+"""The background loops (poller, webhook deliverer), owned by the server's lifespan or by `mjgate worker`.
+
+Each loop runs under a supervisor that restarts it if it ever dies, and all stop together on a
+shared event with a bounded wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from mjgate.config import Settings
+from mjgate.poller.poller import Poller, PollerConfig, instance_id
+from mjgate.poller.webhooks import WebhookDeliverer
+
+log = structlog.get_logger(__name__)
+
+STOP_WAIT_S = 10
+RESTART_DELAY_S = 1
+
+
+class BackgroundWorkers:
+    def __init__(self, db, service, http, settings: Settings, secret_key: str, owner: str | None = None):
+        self.owner = owner or instance_id()
+        self.poller = Poller(db, service, PollerConfig(task_timeout_ms=settings.task_timeout_s * 1000,
+                                                      batch_size=settings.poller_batch_size,
+                                                      idle_interval_s=settings.poller_interval_s,
+                                                      lease_ms=int(settings.poller_lease_s * 1000)),
+                             owner=self.owner)
+        self.webhooks = WebhookDeliverer(db, http, secret_key, self.owner)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        for name, loop in (("poller", self.poller.run), ("webhooks", self.webhooks.run)):
+            self._tasks.append(asyncio.create_task(self._supervise(name, loop), name=f"mjgate-{name}"))
+
+    async def _supervise(self, name: str, loop) -> None:
+        while not self._stop.is_set():
+            try:
+                await loop(self._stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background loop died; restarting", loop=name)
+                await asyncio.sleep(RESTART_DELAY_S)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        done, pending = await asyncio.wait(self._tasks, timeout=STOP_WAIT_S) if self._tasks else (set(), set())
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def wait(self) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def healthy(self) -> bool:
+        return all(not t.done() for t in self._tasks)
