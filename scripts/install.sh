@@ -9,5 +9,11 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q -r requirements.lock
 if [ "${1:-}" = "test" ]; then
   .venv/bin/python -m pip install -q -r requirements-test.lock
+  # Third-party midjourney-proxy clients from npm, pinned by tests/clients/node/package-lock.json.
+  if command -v npm >/dev/null; then
+    (cd tests/clients/node && npm ci --no-audit --no-fund --silent)
+  else
+    echo "install.sh: npm not found, so tests/clients/test_npm_clients.py will skip (fail with CI=true)" >&2
+  fi
 fi
 .venv/bin/python -m pip install -q --no-deps -e .
