@@ -13,6 +13,7 @@ from mjgate.api import callbacks, envelopes, events, images, mjproxy, newapi, op
 from mjgate.config import Settings, get_settings
 from mjgate.db import Database
 from mjgate.events import EventBus
+from mjgate.images.store import ImageCopier, LocalImageStore
 from mjgate.tasks.service import TaskService
 from mjgate.upstream.client import UpstreamClient
 from mjgate.workers import BackgroundWorkers
@@ -43,6 +44,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             image_url_ttl_s=settings.image_url_ttl_s, public_url=settings.public_url,
             callback_url=_callback_url_factory(settings, app.state.secret_key) if settings.upstream_callbacks else None,
         )
+        if settings.image_store == "local":
+            app.state.tasks.image_copier = ImageCopier(
+                db, app.state.http, LocalImageStore(settings.data_dir / "images", settings.image_store_max_mb << 20)
+            )
         app.state.workers = None
         if settings.poller_enabled:
             app.state.workers = BackgroundWorkers(db, app.state.tasks, app.state.http, settings, app.state.secret_key)
@@ -52,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if app.state.workers is not None:
                 await app.state.workers.stop()
+            if app.state.tasks.image_copier is not None:
+                await app.state.tasks.image_copier.drain()
             await app.state.events.stop()
             await app.state.http.close()
             await db.dispose()

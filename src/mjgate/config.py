@@ -55,6 +55,9 @@ class Settings(BaseSettings):
         120, description="Requests per minute per API key on the AceData-style API (/midjourney/...); bursts up "
         "to the same number are allowed. Shared across instances through MJGATE_REDIS_URL when set. 0 = no limit.",
     )
+    image_store: str = Field("local", description="Keep a copy of each final image: 'local' (data_dir/images) "
+                             "or 'none' (always stream from the upstream).")
+    image_store_max_mb: int = Field(100, description="Largest image the store copies.")
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log as JSON lines instead of console text.")
 

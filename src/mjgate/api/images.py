@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
 
 from mjgate.auth.relay import authenticate
 from mjgate.errors import Forbidden, GatewayError, NotFound
@@ -31,4 +34,17 @@ async def task_image(mj_id: str, request: Request):
         if task is None:
             raise NotFound(f"task {mj_id[:64]} not found")
         channel = await session.get(Channel, task.channel_id) if task.channel_id else None
+    copier = state.tasks.image_copier
+    stored = copier.store.path_of(task.stored_image) if copier is not None and task.stored_image else None
+    if stored is not None:
+        return stored_image_response(stored, request)
     return await open_image(state.http, task, channel, request.headers)
+
+
+def stored_image_response(path, request: Request) -> Response:
+    # Passing the stat fills ETag / Last-Modified now, so If-None-Match can be answered here.
+    response = FileResponse(path, stat_result=os.stat(path), headers={"Cache-Control": "private, max-age=86400"})
+    etag = response.headers.get("etag")
+    if etag and etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "private, max-age=86400"})
+    return response

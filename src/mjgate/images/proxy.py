@@ -27,24 +27,47 @@ FORWARDED_HEADERS = ("content-type", "content-length", "etag", "last-modified", 
 PASSED_REQUEST_HEADERS = ("range", "if-none-match", "if-modified-since")
 
 
-def allowed_hosts(channel: Channel) -> set[str]:
-    hosts = {h.lower() for h in (channel.image_hosts or [])}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, int] | None:
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    try:
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
+    except ValueError:
+        return None
+    return parts.hostname.lower(), port
+
+
+def allowed_origins(channel: Channel) -> set[tuple[str, int | None]]:
+    """(host, port) pairs a channel's images may come from; port None means 80 or 443.
+
+    Host *and* port are compared: the upstream's host being 127.0.0.1 must not open
+    127.0.0.1:5432 (the database) to the image relay.
+    """
     if not channel.image_hosts:
-        base_host = urlsplit(channel.base_url).hostname
-        if base_host:
-            hosts.add(base_host.lower())
-    return hosts
+        origin = _origin(channel.base_url)
+        return {origin} if origin else set()
+    origins: set[tuple[str, int | None]] = set()
+    for entry in channel.image_hosts:
+        host, _, port = entry.strip().lower().rpartition(":") if ":" in entry else (entry.strip().lower(), "", "")
+        origins.add((host, int(port)) if port.isdigit() else (entry.strip().lower(), None))
+    return origins
 
 
 def check_source(url: str, channel: Channel | None) -> str:
     """The upstream image URL, if it may be fetched for this channel; otherwise Forbidden."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    origin = _origin(url)
+    if origin is None:
         raise Forbidden("the task's image URL is not an http(s) URL")
     if channel is None:
         raise Forbidden("the task's channel is gone; its image host cannot be vouched for")
-    if parts.hostname.lower() not in allowed_hosts(channel):
-        raise Forbidden(f"image host {parts.hostname} is not on channel {channel.id}'s allow-list")
+    allowed = allowed_origins(channel)
+    host, port = origin
+    if origin not in allowed and not ((host, None) in allowed and port in (80, 443)):
+        raise Forbidden(f"image host {host}:{port} is not on channel {channel.id}'s allow-list")
     return url
 
 

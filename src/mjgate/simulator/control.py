@@ -67,6 +67,10 @@ async def big_image(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "image/png", "Cache-Control": "no-store"})
     resp.content_length = size
     await resp.prepare(request)
+    counters = request.app[SIM].stats
+    # Open / completed / aborted streams let a test see that a reader released its connection.
+    counters["big_image_open"] += 1
+    outcome = "big_image_aborted"
     try:
         head = PNG_PREFIX[:size]
         await resp.write(head)
@@ -78,8 +82,12 @@ async def big_image(request: web.Request) -> web.StreamResponse:
             if delay_s:
                 await asyncio.sleep(delay_s)
         await resp.write_eof()
+        outcome = "big_image_completed"
     except ConnectionError:
         pass  # the reader went away; that is what some tests are about
+    finally:
+        counters["big_image_open"] -= 1
+        counters[outcome] += 1
     return resp
 
 

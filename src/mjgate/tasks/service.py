@@ -106,6 +106,7 @@ class TaskService:
         self.public_url = public_url
         # callback_url(task) -> the gateway's signed notify URL for this task, or None
         self.callback_url = callback_url
+        self.image_copier = None  # set by the app when an image store is configured
         # dialect -> task -> the JSON its client's webhook receives; each dialect registers its own.
         self.payload_renderers = {"mjproxy": self._mjproxy_payload}
 
@@ -138,6 +139,8 @@ class TaskService:
 
     async def changed(self, task: Task) -> None:
         """Announce a committed change (never before commit: a listener may read the store at once)."""
+        if self.image_copier is not None:
+            self.image_copier.schedule(task)
         await self.events.publish(task_event(task))
 
     async def wait_terminal(self, task: Task, timeout_s: float, *, on_change=None) -> Task:
