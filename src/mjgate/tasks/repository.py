@@ -36,9 +36,17 @@ class TaskFilter:
 
 
 def list_query(flt: TaskFilter, offset: int, limit: int):
-    # (submit_time, id) descending matches the composite indexes, so a page is an index range
-    # scan whatever the table size.
-    return select(Task).where(*flt.where()).order_by(Task.submit_time.desc(), Task.id.desc()).offset(offset).limit(limit)
+    """One page, newest first.
+
+    The page's ids come from the index alone ((submit_time, id) descending matches the
+    composite indexes, which all carry id), then only those rows are read. Skipping 50,000
+    rows therefore walks index entries, not table rows (PostgreSQL 112 -> 3.7 ms, MariaDB
+    2.8 s -> 8 ms at a 50,000 offset; docs/query-plans.md), and PostgreSQL can no longer
+    prefer a filtered walk of the time index for a long-quiet channel.
+    """
+    order = (Task.submit_time.desc(), Task.id.desc())
+    page = select(Task.id).where(*flt.where()).order_by(*order).offset(offset).limit(limit).subquery("page")
+    return select(Task).join(page, Task.id == page.c.id).order_by(*order)
 
 
 def count_query(flt: TaskFilter):
