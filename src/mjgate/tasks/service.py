@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from mjgate.billing import ledger
-from mjgate.billing.pricing import price_of
+from mjgate.billing.pricing import load_tables, quote
 from mjgate.channels.selection import candidates
 from mjgate.clock import now_ms
 from mjgate.db import Database
@@ -85,6 +85,18 @@ def _fill(value, upstream_id: str):
     if isinstance(value, list):
         return [_fill(v, upstream_id) for v in value]
     return value
+
+
+def _health_update(channel_id: int, *, ok: bool, error: str = ""):
+    """A channel's health counters after one submit (counters are incremented in SQL, never read first)."""
+    now = now_ms()
+    values = (
+        dict(success_count=Channel.success_count + 1, consecutive_failures=0, last_ok_at=now)
+        if ok
+        else dict(failure_count=Channel.failure_count + 1, consecutive_failures=Channel.consecutive_failures + 1,
+                  last_error_at=now, last_error=error[:1000])
+    )
+    return update(Channel).where(Channel.id == channel_id).values(**values)
 
 
 def task_event(task: Task) -> dict:
@@ -180,26 +192,31 @@ class TaskService:
         outcome = await self._forward(task, channels, spec)
         return outcome
 
+    async def _plan(self, caller: Caller, spec: SubmitSpec) -> tuple[list[Channel], int]:
+        """Channels to try and the price, read before the write transaction so it stays short."""
+        async with self.db.read() as session:
+            if spec.parent is not None:
+                channel = await session.get(Channel, spec.parent.channel_id) if spec.parent.channel_id else None
+                if channel is None:
+                    raise NotFound(f"the channel of task {spec.parent.mj_id} no longer exists")
+                channels = [channel]
+            else:
+                channels = await candidates(session, caller.user.group, spec.mode, spec.action)
+                if not channels:
+                    raise NotFound(f"no channel serves {spec.action} in {spec.mode} mode for group {caller.user.group!r}")
+            tables = await load_tables(session)
+        price = quote(tables, spec.action, caller.user.group, spec.mode)
+        if spec.action in MODAL_ACTIONS:
+            # The modal step is paid up front with the action: one charge per task, and a
+            # modal the client never sends times out and is refunded.
+            price += quote(tables, "MODAL", caller.user.group, spec.mode)
+        return channels, price
+
     async def _reserve(self, caller: Caller, spec: SubmitSpec) -> tuple[Task, list[Channel]]:
+        channels, price = await self._plan(caller, spec)
         for attempt in range(MJ_ID_ATTEMPTS):
             try:
                 async with self.db.write() as session:
-                    if spec.parent is not None:
-                        channel = await session.get(Channel, spec.parent.channel_id) if spec.parent.channel_id else None
-                        if channel is None:
-                            raise NotFound(f"the channel of task {spec.parent.mj_id} no longer exists")
-                        channels = [channel]
-                    else:
-                        channels = await candidates(session, caller.user.group, spec.mode, spec.action)
-                        if not channels:
-                            raise NotFound(
-                                f"no channel serves {spec.action} in {spec.mode} mode for group {caller.user.group!r}"
-                            )
-                    price = await price_of(session, spec.action, caller.user.group, spec.mode)
-                    if spec.action in MODAL_ACTIONS:
-                        # The modal step is paid up front with the action: one charge per task, and a
-                        # modal the client never sends times out and is refunded.
-                        price += await price_of(session, "MODAL", caller.user.group, spec.mode)
                     await ledger.reserve(session, caller.user.id, caller.key, price)
                     now = now_ms()
                     task = Task(
@@ -241,7 +258,6 @@ class TaskService:
                 log.warning("upstream unavailable", channel=channel.id, error=str(exc))
                 await self._channel_health(channel.id, ok=False, error=str(exc))
                 continue
-            await self._channel_health(channel.id, ok=result.code in ACCEPTED, error=result.description)
             if result.code in ACCEPTED:
                 if spec.action == "UPLOAD":
                     return await self._settle_upload(task, channel, result)
@@ -251,6 +267,7 @@ class TaskService:
                 continue
             last = result
             if result.code in RETRYABLE and not follow_up:
+                await self._channel_health(channel.id, ok=False, error=result.description)
                 continue
             break
         if last is None:
@@ -270,6 +287,7 @@ class TaskService:
         try:
             async with self.db.write() as session:
                 await session.execute(update(Task).where(Task.id == task.id).values(**values))
+                await session.execute(_health_update(channel.id, ok=True))
                 for key, value in values.items():
                     setattr(task, key, value)
                 self.enqueue_webhook(session, task)
@@ -290,6 +308,7 @@ class TaskService:
                       start_time=now, finish_time=now, updated_at=now, next_poll_at=None)
         async with self.db.write() as session:
             await session.execute(update(Task).where(Task.id == task.id).values(**values))
+            await session.execute(_health_update(channel.id, ok=True))
             for key, value in values.items():
                 setattr(task, key, value)
             self.enqueue_webhook(session, task)
@@ -311,15 +330,8 @@ class TaskService:
         await self.changed(task)
 
     async def _channel_health(self, channel_id: int, *, ok: bool, error: str = "") -> None:
-        now = now_ms()
-        values = (
-            dict(success_count=Channel.success_count + 1, consecutive_failures=0, last_ok_at=now)
-            if ok
-            else dict(failure_count=Channel.failure_count + 1, consecutive_failures=Channel.consecutive_failures + 1,
-                      last_error_at=now, last_error=error[:1000])
-        )
         async with self.db.write() as session:
-            await session.execute(update(Channel).where(Channel.id == channel_id).values(**values))
+            await session.execute(_health_update(channel_id, ok=ok, error=error))
 
     # ------------------------------------------------------------------ modal
 
