@@ -9,6 +9,14 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q -r requirements.lock
 if [ "${1:-}" = "test" ]; then
   .venv/bin/python -m pip install -q -r requirements-test.lock
+  # The browser tests (tests/e2e) drive Debian's Chromium through Playwright, which downloads no browser.
+  if [ ! -x /usr/bin/chromium ]; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO="sudo -n"; fi
+    if ! { $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null; }; then
+      echo "install.sh: could not install chromium, so tests/e2e will skip (fail with CI=true)" >&2
+    fi
+  fi
   # Third-party midjourney-proxy clients from npm, pinned by tests/clients/node/package-lock.json.
   if command -v npm >/dev/null; then
     (cd tests/clients/node && npm ci --no-audit --no-fund --silent)

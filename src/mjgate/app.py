@@ -9,7 +9,9 @@ from fastapi import FastAPI
 from mjgate import __version__
 import aiohttp
 
-from mjgate.api import callbacks, envelopes, events, images, mjproxy, newapi, ops
+from mjgate.api import acedata, callbacks, envelopes, events, images, mjproxy, newapi, ops
+from mjgate.api import admin as admin_api, admin_tasks, console as console_api
+from mjgate import web
 from mjgate.config import Settings, get_settings
 from mjgate.db import Database
 from mjgate.events import EventBus
@@ -78,4 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(callbacks.router)
     mjproxy.install(app)
+    acedata.install(app)
+    app.include_router(console_api.router)
+    app.include_router(admin_api.router)
+    app.include_router(admin_tasks.router)
+    web.install(app)
     return app

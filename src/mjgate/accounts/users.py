@@ -110,3 +110,17 @@ def public_user(user: User) -> dict:
         "request_count": user.request_count,
         "created_at": user.created_at,
     }
+
+
+async def page_users(
+    session: AsyncSession, *, offset: int = 0, limit: int = 20, search: str | None = None
+) -> tuple[list[User], int]:
+    """One page of users (oldest first) and the total, optionally filtered by a username substring."""
+    from sqlalchemy import func
+
+    query = select(User)
+    if search:
+        query = query.where(User.username.contains(search, autoescape=True))
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(query.order_by(User.id).offset(offset).limit(limit))
+    return list(rows), int(total or 0)

@@ -114,3 +114,25 @@ async def give_back(session: AsyncSession, task: Task, *, kind: str, memo: str =
 async def ledger_balance(session: AsyncSession, user_id: int) -> int:
     total = select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.user_id == user_id)
     return int(await session.scalar(total))
+
+
+async def page_entries(
+    session: AsyncSession, *, offset: int = 0, limit: int = 20, user_id: int | None = None, kind: str | None = None
+) -> tuple[list[tuple[LedgerEntry, str | None, str | None]], int]:
+    """Newest ledger rows first, each with its user's name and its task's public id, and the total."""
+    conditions = []
+    if user_id is not None:
+        conditions.append(LedgerEntry.user_id == user_id)
+    if kind is not None:
+        conditions.append(LedgerEntry.kind == kind)
+    total = await session.scalar(select(func.count()).select_from(LedgerEntry).where(*conditions))
+    rows = await session.execute(
+        select(LedgerEntry, User.username, Task.mj_id)
+        .join(User, User.id == LedgerEntry.user_id)
+        .outerjoin(Task, Task.id == LedgerEntry.task_id)
+        .where(*conditions)
+        .order_by(LedgerEntry.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [tuple(row) for row in rows.all()], int(total or 0)

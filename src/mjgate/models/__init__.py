@@ -1,5 +1,6 @@
 """One module per table; importing this package registers them all on Base.metadata."""
 
+from mjgate.models.audit import AuditEntry
 from mjgate.models.channel import Channel
 from mjgate.models.ledger import LedgerEntry
 from mjgate.models.option import Option
@@ -8,4 +9,4 @@ from mjgate.models.task import Task
 from mjgate.models.token import ApiKey
 from mjgate.models.user import User
 
-__all__ = ["ApiKey", "Channel", "LedgerEntry", "Option", "Task", "User", "WebhookDelivery"]
+__all__ = ["ApiKey", "AuditEntry", "Channel", "LedgerEntry", "Option", "Task", "User", "WebhookDelivery"]

@@ -1,0 +1,66 @@
+"""An admin's hand on one task: refund, force-fail, re-poll. Each act is written to the audit log
+in the same transaction as its effect, with whether it changed anything."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from mjgate.billing.ledger import give_back
+from mjgate.clock import now_ms
+from mjgate.db import Database
+from mjgate.errors import BadRequest, NotFound
+from mjgate.models import AuditEntry, Task
+from mjgate.tasks import repository
+from mjgate.tasks.service import TaskService
+
+
+def _audit(session, actor_id: int, action: str, task: Task, **detail) -> None:
+    session.add(AuditEntry(actor_user_id=actor_id, action=action, target=f"task:{task.mj_id}", detail=detail,
+                           created_at=now_ms()))
+
+
+async def _task(session, mj_id: str) -> Task:
+    task = await repository.get_by_mj_id(session, mj_id)
+    if task is None:
+        raise NotFound(f"task {mj_id[:64]} not found")
+    return task
+
+
+async def refund(db: Database, actor_id: int, mj_id: str, reason: str) -> dict:
+    """Give a task's charge back (e.g. a SUCCESS whose result was unusable); at most once per task."""
+    async with db.write() as session:
+        task = await _task(session, mj_id)
+        if task.quota <= 0:
+            raise BadRequest(f"task {mj_id} was never charged")
+        done = await give_back(session, task, kind="refund", memo=f"admin: {reason}"[:500], actor_user_id=actor_id)
+        if not done:
+            raise BadRequest(f"task {mj_id} has already been refunded")
+        _audit(session, actor_id, "refund", task, amount=task.quota, reason=reason)
+    return {"mj_id": mj_id, "refunded": task.quota}
+
+
+async def force_fail(db: Database, service: TaskService, actor_id: int, mj_id: str, reason: str) -> dict:
+    async with db.write() as session:
+        task = await _task(session, mj_id)
+        if task.terminal:
+            raise BadRequest(f"task {mj_id} is already {task.status}")
+        change = await service.fail(session, task, f"failed by an administrator: {reason}"[:2000])
+        if not change.changed:
+            raise BadRequest(f"task {mj_id} changed meanwhile; try again")
+        _audit(session, actor_id, "force_fail", task, reason=reason, refunded=change.refunded)
+    await service.changed(change.task)
+    return {"mj_id": mj_id, "status": "FAILURE", "refunded": change.refunded}
+
+
+async def repoll(db: Database, actor_id: int, mj_id: str) -> dict:
+    """Make an unfinished task due now (clearing a stale lease), and forget missed polls."""
+    async with db.write() as session:
+        task = await _task(session, mj_id)
+        if task.terminal:
+            raise BadRequest(f"task {mj_id} is {task.status}; finished tasks are not polled")
+        await session.execute(
+            update(Task).where(Task.id == task.id).values(next_poll_at=now_ms(), lease_owner=None, lease_until=None,
+                                                          upstream_missing=0)
+        )
+        _audit(session, actor_id, "repoll", task)
+    return {"mj_id": mj_id, "due": True}

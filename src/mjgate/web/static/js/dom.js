@@ -1,0 +1,269 @@
+// DOM building, formatting, toasts and dialogs. Everything user-supplied goes in as text, never HTML.
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "text") el.textContent = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key === "value") el.value = value;
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+export function append(el, children) {
+  for (const child of [children].flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export function clear(el) {
+  while (el.firstChild) el.firstChild.remove();
+  return el;
+}
+
+let idCounter = 0;
+export function uid(prefix = "id") {
+  idCounter += 1;
+  return `${prefix}-${idCounter}`;
+}
+
+// ------------------------------------------------------------------ formatting
+
+export const TERMINAL = new Set(["SUCCESS", "FAILURE", "CANCEL"]);
+const STATUS_LABELS = {
+  NOT_START: "Queued", SUBMITTED: "Submitted", MODAL: "Waiting for input", IN_PROGRESS: "In progress",
+  SUCCESS: "Success", FAILURE: "Failed", CANCEL: "Cancelled",
+};
+
+export function statusBadge(status) {
+  return h("span", { class: `badge status-${String(status || "").toLowerCase()}`, text: STATUS_LABELS[status] || status || "?" });
+}
+
+export function percent(progress) {
+  const n = parseInt(String(progress || "").replace("%", ""), 10);
+  return Number.isFinite(n) ? Math.max(0, Math.min(100, n)) : 0;
+}
+
+export function fmtTime(seconds) {
+  if (!seconds) return "—";
+  const d = new Date(seconds * 1000);
+  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+export function fmtTimeMs(ms) {
+  return ms ? fmtTime(Math.floor(ms / 1000)) : "—";
+}
+
+export function fmtAgo(ms) {
+  if (!ms) return "never";
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
+}
+
+export function fmtDuration(seconds) {
+  if (seconds === null || seconds === undefined || seconds < 0) return "—";
+  if (seconds < 60) return `${seconds}s`;
+  const m = Math.floor(seconds / 60);
+  if (m < 60) return `${m}m ${seconds % 60}s`;
+  return `${Math.floor(m / 60)}h ${m % 60}m`;
+}
+
+export function taskDuration(item) {
+  const start = item.start_time || item.submit_time;
+  if (item.finish_time && start) return fmtDuration(item.finish_time - start);
+  if (!TERMINAL.has(item.status) && item.submit_time) {
+    return `running ${fmtDuration(Math.max(0, Math.floor(Date.now() / 1000) - item.submit_time))}`;
+  }
+  return "—";
+}
+
+export const QUOTA_PER_USD = 500000;
+
+export function usd(units) {
+  const value = (units || 0) / QUOTA_PER_USD;
+  const abs = Math.abs(value);
+  const digits = abs === 0 || abs >= 0.01 ? 2 : 4;
+  return `${value < 0 ? "−" : ""}$${abs.toFixed(digits)}`;
+}
+
+export function fmtQuota(units) {
+  return `${Number(units || 0).toLocaleString()} (${usd(units)})`;
+}
+
+// ------------------------------------------------------------------ toasts
+
+export function toast(message, kind = "info") {
+  const box = document.getElementById("toasts");
+  if (!box) return;
+  const close = h("button", { type: "button", class: "toast-close", "aria-label": "Dismiss message", text: "×" });
+  const item = h("div", { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : null }, h("span", { text: message }), close);
+  const remove = () => item.remove();
+  close.addEventListener("click", remove);
+  box.append(item);
+  setTimeout(remove, kind === "error" ? 12000 : 6000);
+}
+
+export function errorMessage(err) {
+  if (!err) return "Something went wrong";
+  return err.message || String(err);
+}
+
+// ------------------------------------------------------------------ dialogs
+// Native <dialog> opened with showModal(): the rest of the page is inert (focus stays inside),
+// Escape closes it, and focus goes back to whatever opened it.
+
+export function openDialog({ title, body = [], footer = [], wide = false, onClose = null, label = null }) {
+  const opener = document.activeElement;
+  const titleId = uid("dlg-title");
+  const closeBtn = h("button", { type: "button", class: "icon-button dialog-close", "aria-label": "Close dialog", text: "×" });
+  const content = h("div", { class: "dialog-body" }, body);
+  const foot = h("div", { class: "dialog-footer" }, footer);
+  const dialog = h("dialog", { class: `dialog${wide ? " dialog-wide" : ""}`, "aria-labelledby": titleId },
+    h("div", { class: "dialog-head" }, h("h2", { id: titleId, text: title }), closeBtn),
+    content, foot);
+  if (label) dialog.setAttribute("aria-label", label);
+  closeBtn.addEventListener("click", () => dialog.close());
+  // A click on the backdrop (outside the box) closes too.
+  dialog.addEventListener("click", (event) => { if (event.target === dialog) dialog.close(); });
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    if (onClose) onClose();
+    if (opener && document.contains(opener) && typeof opener.focus === "function") opener.focus();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  return { dialog, content, footer: foot, close: () => dialog.close(), setTitle: (t) => { dialog.querySelector("h2").textContent = t; } };
+}
+
+// A form in a dialog. fields: [{name, label, type, value, required, options:[[value,label]], help, placeholder, min, max, step}]
+// onSubmit(values) may throw: the message is shown in the dialog and it stays open.
+export function formDialog({ title, fields, submitLabel = "Save", onSubmit, intro = null }) {
+  const errorBox = h("p", { class: "form-error", role: "alert" });
+  const form = h("form", { class: "form-grid", novalidate: false });
+  if (intro) form.append(h("p", { class: "muted", text: intro }));
+  for (const field of fields) form.append(fieldControl(field));
+  form.append(errorBox);
+  const submit = h("button", { type: "submit", class: "primary", text: submitLabel });
+  const cancel = h("button", { type: "button", text: "Cancel" });
+  form.append(h("div", { class: "form-actions" }, cancel, submit));
+  const dlg = openDialog({ title, body: [form] });
+  cancel.addEventListener("click", () => dlg.close());
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!form.reportValidity()) return;
+    errorBox.textContent = "";
+    submit.disabled = true;
+    try {
+      const keep = await onSubmit(formValues(form, fields), dlg);
+      if (keep !== true) dlg.close();
+    } catch (err) {
+      errorBox.textContent = errorMessage(err);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  const first = form.querySelector("input:not([type=hidden]), select, textarea");
+  if (first) first.focus();
+  return dlg;
+}
+
+export function fieldControl(field) {
+  const id = uid(`f-${field.name}`);
+  const helpId = field.help ? `${id}-help` : null;
+  let control;
+  if (field.type === "select") {
+    control = h("select", { id, name: field.name, required: field.required, "aria-describedby": helpId },
+      field.options.map(([value, label]) => h("option", { value, selected: String(field.value ?? "") === String(value) }, label)));
+  } else if (field.type === "textarea") {
+    control = h("textarea", { id, name: field.name, required: field.required, rows: field.rows || 3, placeholder: field.placeholder, "aria-describedby": helpId, maxlength: field.maxlength });
+    control.value = field.value ?? "";
+  } else if (field.type === "checkboxes") {
+    const box = h("fieldset", { class: "checks" }, h("legend", { text: field.label }),
+      field.options.map(([value, label]) => h("label", { class: "check" },
+        h("input", { type: "checkbox", name: field.name, value, checked: (field.value || []).includes(value) }), label)));
+    if (field.help) box.append(h("p", { class: "help", text: field.help }));
+    return box;
+  } else {
+    control = h("input", {
+      id, name: field.name, type: field.type || "text", required: field.required, placeholder: field.placeholder,
+      min: field.min, max: field.max, step: field.step, autocomplete: field.autocomplete || "off",
+      "aria-describedby": helpId, maxlength: field.maxlength,
+    });
+    control.value = field.value ?? "";
+  }
+  return h("div", { class: "field" },
+    h("label", { for: id, text: field.label }),
+    control,
+    field.help ? h("p", { class: "help", id: helpId, text: field.help }) : null);
+}
+
+export function formValues(form, fields) {
+  const values = {};
+  for (const field of fields) {
+    if (field.type === "checkboxes") {
+      values[field.name] = [...form.querySelectorAll(`input[name="${field.name}"]:checked`)].map((i) => i.value);
+    } else {
+      const el = form.elements.namedItem(field.name);
+      values[field.name] = el ? el.value.trim() : "";
+    }
+  }
+  return values;
+}
+
+export function csv(text) {
+  return String(text || "").split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+// A "shown once" secret with a copy button.
+export function secretDialog(title, explanation, secret, extra = []) {
+  const input = h("input", { type: "text", readonly: true, value: secret, class: "secret", "aria-label": title });
+  const copy = h("button", { type: "button", text: "Copy" });
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(secret);
+      copy.textContent = "Copied";
+    } catch {
+      input.select();
+      copy.textContent = "Press Ctrl+C";
+    }
+  });
+  const dlg = openDialog({ title, body: [h("p", { text: explanation }), h("div", { class: "secret-row" }, input, copy), extra] });
+  input.focus();
+  input.select();
+  return dlg;
+}
+
+// Pager: "Previous", "Page x of y", "Next", page-size select.
+export function pager({ page, pageSize, total, onPage, onSize, label = "items" }) {
+  const pages = Math.max(1, Math.ceil(total / pageSize));
+  const prev = h("button", { type: "button", text: "‹ Previous", disabled: page <= 1, onclick: () => onPage(page - 1) });
+  const next = h("button", { type: "button", text: "Next ›", disabled: page >= pages, onclick: () => onPage(page + 1) });
+  const sizeId = uid("page-size");
+  const size = h("select", { id: sizeId, onchange: (e) => onSize(parseInt(e.target.value, 10)) },
+    [10, 20, 50, 100].map((n) => h("option", { value: n, selected: n === pageSize }, String(n))));
+  return h("nav", { class: "pager", "aria-label": "Pages" },
+    prev,
+    h("span", { class: "pager-info", "aria-live": "polite", text: `Page ${page} of ${pages} · ${total.toLocaleString()} ${label}` }),
+    next,
+    h("span", { class: "pager-size" }, h("label", { for: sizeId, text: "Per page" }), size));
+}
+
+export function emptyRow(colspan, text) {
+  return h("tr", { class: "empty" }, h("td", { colspan, text }));
+}
+
+// One wrapper inside each cell, so narrow screens can lay out "label | content" as two columns.
+export function td(label, ...children) {
+  return h("td", { "data-label": label }, h("div", { class: "cell" }, children));
+}
