@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         "(notifyHook). Default: MJGATE_PUBLIC_URL, else the URL the client called.",
     )
     upstream_callbacks: bool = Field(True, description="Ask upstreams to push task changes to the gateway.")
+    webhook_allow_private: bool = Field(
+        False, description="Deliver client callbacks (notifyHook, callback_url) to loopback and private "
+        "addresses too. Off by default: clients choose these URLs, so they could aim them at the gateway's network.",
+    )
     rate_limit_per_minute: int = Field(
         120, description="Requests per minute per API key on the AceData-style API (/midjourney/...); bursts up "
         "to the same number are allowed. Shared across instances through MJGATE_REDIS_URL when set. 0 = no limit.",

@@ -29,7 +29,8 @@ class BackgroundWorkers:
                                                       idle_interval_s=settings.poller_interval_s,
                                                       lease_ms=int(settings.poller_lease_s * 1000)),
                              owner=self.owner)
-        self.webhooks = WebhookDeliverer(db, http, secret_key, self.owner)
+        self.webhooks = WebhookDeliverer(db, http, secret_key, self.owner,
+                                         allow_private=settings.webhook_allow_private)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -54,6 +55,7 @@ class BackgroundWorkers:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.webhooks.close()
 
     async def wait(self) -> None:
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -132,8 +132,12 @@ class ImageServer:
 @pytest.fixture
 def loopback_is_public(monkeypatch):
     """Let 127.0.0.1 (only) pass the public-address check, so the download path can be driven."""
-    real = acedata._is_public_address
-    monkeypatch.setattr(acedata, "_is_public_address", lambda a: str(a) == "127.0.0.1" or real(a))
+    from mjgate import netguard
+
+    real = netguard.is_public_address
+    allow = lambda a: str(a) == "127.0.0.1" or real(a)  # noqa: E731
+    monkeypatch.setattr(netguard, "is_public_address", allow)  # the connect-time resolver
+    monkeypatch.setattr(acedata, "is_public_address", allow)  # the up-front check
 
 
 @sqlite_only

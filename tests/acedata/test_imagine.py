@@ -266,7 +266,8 @@ class Receiver:
 async def test_callback_url_gets_the_result(db, db_url, tmp_path, simulator_session):
     # The full server: poller and webhook deliverer running in-process.
     settings = Settings(database_url=db_url, data_dir=tmp_path / "data", secret_key="cb-secret",
-                        poller_enabled=True, poller_interval_s=0.1)
+                        poller_enabled=True, poller_interval_s=0.1,
+                        webhook_allow_private=True)  # the receiver listens on 127.0.0.1
     application = create_app(settings)
     async with application.router.lifespan_context(application), Receiver() as receiver:
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)

@@ -228,7 +228,8 @@ async def test_webhooks_survive_a_receiver_outage_and_keep_order(client, db, app
         answer = await relay.post("/mj/submit/imagine", {"prompt": "hooked", "notifyHook": f"http://127.0.0.1:{port}/hook"})
         mj_id = answer["result"]
         await run_until(poller_for(app), db, [mj_id])
-        deliverer = WebhookDeliverer(app.state.db, app.state.http, app.state.secret_key, "test-deliverer")
+        deliverer = WebhookDeliverer(app.state.db, app.state.http, app.state.secret_key, "test-deliverer",
+                                     allow_private=True)
         await deliverer.cycle()  # the receiver is down: the first delivery fails and waits
         async with db.read() as session:
             rows = list(await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
@@ -254,3 +255,31 @@ async def test_webhooks_survive_a_receiver_outage_and_keep_order(client, db, app
         assert sig == signature(app.state.secret_key, receiver.headers[-1]["raw"], ts)
         async with db.read() as session:
             assert all(r.status == "delivered" for r in await session.scalars(select(WebhookDelivery)))
+
+
+@sqlite_only
+@pytest.mark.parametrize("target", ["http://127.0.0.1:{port}/hook", "http://localhost:{port}/hook",
+                                    "http://169.254.169.254/latest/meta-data", "http://10.0.0.1/hook"])
+async def test_webhooks_to_private_addresses_are_refused_by_default(client, db, app, target):
+    from tests.fixtures.live import free_port
+    port = free_port()
+    receiver = Receiver()
+    await receiver.start(port)
+    try:
+        user = await make_relay(client, db)
+        await insert_tasks(db, [task_row(user.user["id"], mj_id="hooked")])
+        async with db.write() as session:
+            task = await get_by_mj_id(session, "hooked")
+            session.add(WebhookDelivery(task_id=task.id, url=target.format(port=port), payload={"id": "hooked"},
+                                        status="pending", attempts=0, next_attempt_at=0, last_error="", created_at=0))
+        deliverer = WebhookDeliverer(app.state.db, app.state.http, app.state.secret_key, "guarded")
+        try:
+            await deliverer.cycle()
+        finally:
+            await deliverer.close()
+        async with db.read() as session:
+            row = (await session.scalars(select(WebhookDelivery))).one()
+        assert row.status == "pending" and row.attempts == 1 and row.last_error  # failed, will retry (and fail)
+        assert receiver.bodies == []
+    finally:
+        await receiver.stop()

@@ -94,6 +94,7 @@ from mjgate.auth.relay import authenticate
 from mjgate.errors import BadRequest, Forbidden, GatewayError, NotFound, RateLimited
 from mjgate.images.proxy import check_source
 from mjgate.models import Channel, Task
+from mjgate.netguard import PublicOnlyResolver, is_public_address
 from mjgate.ratelimit import Decision, build_rate_limiter, retry_after_header
 from mjgate.tasks import repository
 from mjgate.tasks.actions import parse_custom_id
@@ -469,32 +470,6 @@ def _delivery(request: Request, body: dict) -> Delivery:
 # ----------------------------------------------------------------------------- describe download
 
 
-def _is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Only globally routable unicast addresses: no loopback, private, link-local, CGNAT, reserved."""
-    return address.is_global and not address.is_multicast
-
-
-class _PublicOnlyResolver(aiohttp.abc.AbstractResolver):
-    """Resolves like the default resolver, then drops every non-public address.
-
-    aiohttp connects to what the resolver returns, so a name that resolves to a public address at
-    the first check and to a private one at connect time (DNS rebinding) still cannot reach it.
-    """
-
-    def __init__(self) -> None:
-        self._inner = aiohttp.ThreadedResolver()
-
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET):
-        results = await self._inner.resolve(host, port, family)
-        public = [r for r in results if _is_public_address(ipaddress.ip_address(r["host"]))]
-        if not public:
-            raise OSError(f"{host} does not resolve to a public address")
-        return public
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
 async def _check_public_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -512,13 +487,13 @@ async def _check_public_url(url: str) -> None:
         except OSError:
             raise BadRequest(f"image_url host {host} cannot be resolved") from None
         addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
-    if not addresses or not all(_is_public_address(a) for a in addresses):
+    if not addresses or not all(is_public_address(a) for a in addresses):
         raise BadRequest(f"image_url host {host} is not a public address; the gateway does not fetch it")
 
 
 async def download_image(url: str) -> str:
     """Fetch a public image (≤ MAX_DOWNLOAD_BYTES) and return it as a data: URI."""
-    connector = aiohttp.TCPConnector(resolver=_PublicOnlyResolver(), use_dns_cache=False, limit=2)
+    connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(), use_dns_cache=False, limit=2)
     timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_S, connect=DOWNLOAD_CONNECT_TIMEOUT_S)
     try:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:

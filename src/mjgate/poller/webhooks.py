@@ -21,6 +21,7 @@ from mjgate import metrics
 from mjgate.clock import now_ms
 from mjgate.db import Database
 from mjgate.models import WebhookDelivery
+from mjgate.netguard import public_only_session, refuse_private_literal
 from mjgate.poller import repository
 
 log = structlog.get_logger(__name__)
@@ -43,9 +44,13 @@ def backoff_ms(attempts: int) -> int:
 
 class WebhookDeliverer:
     def __init__(self, db: Database, http: aiohttp.ClientSession, secret_key: str, owner: str,
-                 *, batch_size: int = 100, lease_ms: int = 60_000, concurrency: int = 16, idle_interval_s: float = 1.0):
+                 *, allow_private: bool = False, batch_size: int = 100, lease_ms: int = 60_000, concurrency: int = 16,
+                 idle_interval_s: float = 1.0):
         self.db = db
-        self.http = http
+        # Webhook URLs are chosen by clients: unless the operator allows private targets, they go
+        # through a session that only connects to public addresses (no SSRF into the gateway's network).
+        self.allow_private = allow_private
+        self.http = http if allow_private else None
         self.secret_key = secret_key
         self.owner = owner
         self.batch_size = batch_size
@@ -66,7 +71,14 @@ class WebhookDeliverer:
                 except asyncio.TimeoutError:
                     pass
 
+    async def close(self) -> None:
+        if not self.allow_private and self.http is not None:
+            await self.http.close()
+            self.http = None
+
     async def cycle(self) -> int:
+        if self.http is None:
+            self.http = public_only_session()
         async with self.db.write() as session:
             rows = await repository.claim_due_webhooks(
                 session, self.owner, now_ms(), self.lease_ms, self.batch_size, self.db.supports_skip_locked
@@ -95,6 +107,8 @@ class WebhookDeliverer:
                    "User-Agent": "mjgate-webhook/1"}
         error = ""
         try:
+            if not self.allow_private:
+                refuse_private_literal(row.url)
             async with self.http.post(row.url, data=body, headers=headers, allow_redirects=False,
                                       timeout=aiohttp.ClientTimeout(total=DELIVERY_TIMEOUT_S)) as resp:
                 await resp.read()
