@@ -286,8 +286,10 @@ class TaskService:
         )
         try:
             async with self.db.write() as session:
-                await session.execute(update(Task).where(Task.id == task.id).values(**values))
+                # Channel row first: the task update's foreign-key check share-locks that row, and two
+                # transactions each holding that share lock would deadlock on MariaDB upgrading it.
                 await session.execute(_health_update(channel.id, ok=True))
+                await session.execute(update(Task).where(Task.id == task.id).values(**values))
                 for key, value in values.items():
                     setattr(task, key, value)
                 self.enqueue_webhook(session, task)
@@ -307,8 +309,8 @@ class TaskService:
                       description=result.description or "Upload success", properties={"urls": urls},
                       start_time=now, finish_time=now, updated_at=now, next_poll_at=None)
         async with self.db.write() as session:
+            await session.execute(_health_update(channel.id, ok=True))  # channel first, as in _accepted
             await session.execute(update(Task).where(Task.id == task.id).values(**values))
-            await session.execute(_health_update(channel.id, ok=True))
             for key, value in values.items():
                 setattr(task, key, value)
             self.enqueue_webhook(session, task)
