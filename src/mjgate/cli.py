@@ -297,6 +297,35 @@ def _channel_status(channel_id: int, status: str, as_json: bool) -> None:
     emit(run_in_transaction(work), as_json, ["id", "name", "status"])
 
 
+@channel_app.command("test")
+def channel_test(channel_id: int, as_json: JsonOpt = False) -> None:
+    """Call the channel now and record its health (exit 1 if it did not answer)."""
+    import aiohttp
+
+    from mjgate.channels.health import test_channel
+    from mjgate.upstream.client import UpstreamClient
+
+    settings = get_settings()
+    _db_ready(settings)
+
+    async def work():
+        db = Database(settings.database_url)
+        try:
+            async with aiohttp.ClientSession() as http:
+                return await test_channel(db, UpstreamClient(http), channel_id)
+        finally:
+            await db.dispose()
+
+    try:
+        result = asyncio.run(work())
+    except GatewayError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    emit(result if as_json else {k: result[k] for k in ("ok", "latency_ms", "error")}, as_json)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
 @channel_app.command("disable")
 def channel_disable(channel_id: int, as_json: JsonOpt = False) -> None:
     _channel_status(channel_id, "manual_disabled", as_json)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from mjgate.clock import now_ms
 from tests.factories import insert_tasks, make_channel, make_user, task_row
 
 SEED_SELF_ITEM_FIELDS = {

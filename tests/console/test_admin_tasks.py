@@ -5,10 +5,9 @@ from __future__ import annotations
 from contextlib import aclosing
 
 import pytest
-from sqlalchemy import select
 
 from mjgate.billing.ledger import ledger_balance
-from mjgate.models import LedgerEntry, Task, User
+from mjgate.models import LedgerEntry, User
 from mjgate.tasks.repository import get_by_mj_id
 from tests.console.helpers import data, fail, login, new_client
 from tests.factories import insert_tasks, make_user, task_row

@@ -35,7 +35,7 @@ async def test_sse_streams_own_progress_only(live_world):
     base, key = live_world["base_url"], live_world["key"]
     env = live_world["env"]
     from tests.fixtures.live import cli
-    other = cli(env, "user", "create", "other", "--quota", "100000000")
+    cli(env, "user", "create", "other", "--quota", "100000000")
     other_key = cli(env, "token", "create", "--user", "other")["key"]
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(timeout=30) as http:

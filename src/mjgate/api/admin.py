@@ -8,7 +8,6 @@ their own keys.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -19,13 +18,12 @@ from mjgate.accounts import users as user_service
 from mjgate.api.console import console_user, csrf_guard, ok
 from mjgate.billing import ledger, pricing
 from mjgate.channels import admin as channel_service
-from mjgate.clock import now_ms
+from mjgate.channels import health as channel_health
 from mjgate.errors import BadRequest, Forbidden, NotFound
-from mjgate.models import Channel, User
+from mjgate.models import User
 from mjgate.models.ledger import LEDGER_KINDS
 from mjgate.models.user import ROLES
 from mjgate.tasks.actions import ACTIONS
-from mjgate.upstream.client import UpstreamUnavailable
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(csrf_guard)])
 
@@ -304,36 +302,8 @@ async def enable_channel(request: Request, admin: Admin, channel_id: Id):
 
 @router.post("/channels/{channel_id}/test", summary="Call the channel now (list-by-condition) and record its health")
 async def test_channel(request: Request, admin: Admin, channel_id: Id):
-    async with request.app.state.db.read() as session:
-        channel = await channel_service.require_channel(session, channel_id)
-    upstream = request.app.state.tasks.upstream
-    started = time.monotonic()
-    error = ""
-    try:
-        # The cheapest authenticated call every midjourney-proxy has: an empty id list.
-        await upstream.list_by_condition(channel.base_url, channel.secret, [])
-    except UpstreamUnavailable as exc:
-        error = str(exc) or "unavailable"
-    latency_ms = round((time.monotonic() - started) * 1000)
-    now = now_ms()
-    async with request.app.state.db.write() as session:
-        fresh = await session.get(Channel, channel_id)
-        if fresh is None:
-            raise NotFound(f"no channel with id {channel_id}")
-        if error:
-            fresh.failure_count = Channel.failure_count + 1
-            fresh.consecutive_failures = Channel.consecutive_failures + 1
-            fresh.last_error_at = now
-            fresh.last_error = f"test: {error}"[:1000]
-        else:
-            fresh.success_count = Channel.success_count + 1
-            fresh.consecutive_failures = 0
-            fresh.last_ok_at = now
-        fresh.updated_at = now
-    async with request.app.state.db.read() as session:
-        fresh = await channel_service.require_channel(session, channel_id)
-    return ok({"ok": not error, "latency_ms": latency_ms, "error": error,
-               "channel": channel_service.public_channel(fresh)})
+    state = request.app.state
+    return ok(await channel_health.test_channel(state.db, state.tasks.upstream, channel_id))
 
 
 # ------------------------------------------------------------------ prices

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mjgate.billing import ledger
 from mjgate.billing.pricing import load_tables, quote
+from mjgate.channels.health import health_update
 from mjgate.channels.selection import candidates
 from mjgate.clock import now_ms
 from mjgate.db import Database
@@ -85,18 +86,6 @@ def _fill(value, upstream_id: str):
     if isinstance(value, list):
         return [_fill(v, upstream_id) for v in value]
     return value
-
-
-def _health_update(channel_id: int, *, ok: bool, error: str = ""):
-    """A channel's health counters after one submit (counters are incremented in SQL, never read first)."""
-    now = now_ms()
-    values = (
-        dict(success_count=Channel.success_count + 1, consecutive_failures=0, last_ok_at=now)
-        if ok
-        else dict(failure_count=Channel.failure_count + 1, consecutive_failures=Channel.consecutive_failures + 1,
-                  last_error_at=now, last_error=error[:1000])
-    )
-    return update(Channel).where(Channel.id == channel_id).values(**values)
 
 
 def task_event(task: Task) -> dict:
@@ -288,7 +277,7 @@ class TaskService:
             async with self.db.write() as session:
                 # Channel row first: the task update's foreign-key check share-locks that row, and two
                 # transactions each holding that share lock would deadlock on MariaDB upgrading it.
-                await session.execute(_health_update(channel.id, ok=True))
+                await session.execute(health_update(channel.id, ok=True))
                 await session.execute(update(Task).where(Task.id == task.id).values(**values))
                 for key, value in values.items():
                     setattr(task, key, value)
@@ -309,7 +298,7 @@ class TaskService:
                       description=result.description or "Upload success", properties={"urls": urls},
                       start_time=now, finish_time=now, updated_at=now, next_poll_at=None)
         async with self.db.write() as session:
-            await session.execute(_health_update(channel.id, ok=True))  # channel first, as in _accepted
+            await session.execute(health_update(channel.id, ok=True))  # channel first, as in _accepted
             await session.execute(update(Task).where(Task.id == task.id).values(**values))
             for key, value in values.items():
                 setattr(task, key, value)
@@ -333,7 +322,7 @@ class TaskService:
 
     async def _channel_health(self, channel_id: int, *, ok: bool, error: str = "") -> None:
         async with self.db.write() as session:
-            await session.execute(_health_update(channel_id, ok=ok, error=error))
+            await session.execute(health_update(channel_id, ok=ok, error=error))
 
     # ------------------------------------------------------------------ modal
 
