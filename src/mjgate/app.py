@@ -12,6 +12,7 @@ import aiohttp
 from mjgate.api import acedata, callbacks, envelopes, events, images, mjproxy, newapi, ops
 from mjgate.api import admin as admin_api, admin_tasks, console as console_api
 from mjgate import web
+from mjgate.auth.relay import KeyCache
 from mjgate.config import Settings, get_settings
 from mjgate.db import Database
 from mjgate.events import EventBus
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(settings.database_url, pool_size=settings.db_pool_size,
                       pg_statement_cache_size=settings.pg_statement_cache_size)
         app.state.db = db
+        app.state.key_cache = KeyCache(settings.relay_auth_cache_s)
         # One HTTP session per process for every upstream call and image relay.
         app.state.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
         app.state.events = EventBus(settings.redis_url)

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     pg_statement_cache_size: int = Field(
         100, description="asyncpg prepared statement cache; set 0 behind PgBouncer in transaction mode."
     )
+    relay_auth_cache_s: float = Field(
+        2.0, description="How long an authenticated API key (and its owner) is reused without a database "
+        "read; disabling a key or user takes effect within this time. 0 turns the cache off.",
+    )
     session_ttl_s: int = Field(7 * 24 * 3600, description="Console session cookie lifetime.")
     image_url_ttl_s: int = Field(7 * 24 * 3600, description="Lifetime of signed image URLs handed to clients.")
     task_timeout_s: int = Field(3600, description="An unfinished task older than this fails and is refunded.")

@@ -2,8 +2,9 @@
 
 A user logs in, submits a task with a reference image, watches the live progress bar reach
 100% and the image appear, opens the task, presses U1 and watches the upscale finish, filters by
-task id, and logs out. An admin sees the channel column, tests a channel, tops a user up and
-finds the entry in the ledger. Screenshots of every main page are saved on the way.
+task id, and logs out. An admin sees the channel column, refunds a finished task from its detail
+dialog (and sees it in the task's history, the user's balance and the ledger), tests a channel,
+tops a user up and finds the entry in the ledger. Screenshots of every main page are saved on the way.
 """
 
 from __future__ import annotations
@@ -221,7 +222,7 @@ def test_admin_journey(world, browser, screens):
     from playwright.sync_api import expect
 
     base, env = world["base_url"], world["env"]
-    cli(env, "user", "create", "boss", "--role", "admin", "--password", "pw-boss")
+    boss = cli(env, "user", "create", "boss", "--role", "admin", "--password", "pw-boss")
     # A finished task of the client, so the admin's log has something to show.
     key = world["key"]
     answer = httpx.post(f"{base}/mj/submit/imagine", json={"prompt": "a lighthouse at dusk"},
@@ -244,6 +245,63 @@ def test_admin_journey(world, browser, screens):
     expect(row.locator('td[data-label="Channel"]')).to_contain_text("sim")
     screens.save(page, "admin-task-log")
 
+    # Admin actions on the finished task: refund it (with a reason, confirmed in a form inside the
+    # dialog); the result and the history show it, and a second refund is not offered.
+    mj_id = answer["result"]
+    cost = row.locator('td[data-label="Cost"]').inner_text()
+    assert cost.startswith("50,000 "), cost
+    row.get_by_role("button", name=mj_id, exact=True).click()
+    dialog = page.get_by_role("dialog", name=f"Task {mj_id}")
+    admin = dialog.get_by_role("region", name="Admin")
+    expect(admin).to_contain_text("No administrator has acted on this task.")
+    expect(admin.get_by_role("button", name="Force fail")).to_be_disabled()
+    expect(admin.get_by_role("button", name="Re-poll")).to_be_disabled()
+    expect(admin).to_contain_text("Force fail and re-poll are for unfinished tasks only.")
+    refund = admin.get_by_role("button", name="Refund", exact=True)
+    expect(refund).to_be_enabled()
+    # Keyboard: Enter opens the confirmation, focus goes to the reason, Escape closes only the form.
+    refund.focus()
+    page.keyboard.press("Enter")
+    confirm = admin.get_by_role("form", name="Refund this task?")
+    expect(confirm.get_by_label("Reason")).to_be_focused()
+    expect(refund).to_have_attribute("aria-expanded", "true")
+    page.keyboard.press("Escape")
+    expect(confirm).to_have_count(0)
+    expect(dialog).to_be_visible()
+    expect(refund).to_be_focused()
+    # An empty reason is refused by the form; then a real one.
+    refund.click()
+    confirm.get_by_role("button", name="Confirm refund").click()
+    expect(confirm).to_be_visible()
+    assert confirm.get_by_label("Reason").evaluate("el => !el.validity.valid")
+    confirm.get_by_label("Reason").fill("e2e: the image was unusable")
+    confirm.get_by_role("button", name="Confirm refund").click()
+    result = admin.get_by_role("status")
+    expect(result).to_have_text(f"Refunded {cost} to user #{world['user']['id']}.")
+    expect(result).to_be_focused()
+    expect(confirm).to_have_count(0)
+    expect(refund).to_be_disabled()
+    expect(admin).to_contain_text("The charge has been refunded.")
+    history = admin.get_by_role("list", name="History").get_by_role("listitem")
+    expect(history).to_have_count(1)
+    expect(history).to_contain_text("Refund")
+    expect(history).to_contain_text(f"by #{boss['id']} (you)")
+    expect(history).to_contain_text("Reason: e2e: the image was unusable")
+    expect(history).to_contain_text(f"{cost} given back")
+    expect(dialog.locator(".meta")).to_contain_text(f"{cost} refunded")
+    page.set_viewport_size({"width": WIDE["width"], "height": 1100})
+    screens.save(page, "admin-task-detail")
+    page.set_viewport_size(WIDE)
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    # The row was refreshed; opened again, the dialog still offers no second refund.
+    expect(row.locator('td[data-label="Cost"]')).to_contain_text("refunded")
+    row.get_by_role("button", name=mj_id, exact=True).click()
+    expect(dialog.get_by_role("region", name="Admin").get_by_role("button", name="Refund", exact=True)).to_be_disabled()
+    expect(dialog.get_by_role("list", name="History").get_by_role("listitem")).to_have_count(1)
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+
     nav = page.get_by_role("navigation", name="Main")
     # Channels: test one (a real upstream call), its health shows it.
     nav.get_by_role("link", name="Channels").click()
@@ -262,6 +320,8 @@ def test_admin_journey(world, browser, screens):
     # Users: top the client up by $2; the balance and the ledger agree.
     nav.get_by_role("link", name="Users").click()
     client_row = page.locator("tr[data-user-id]").filter(has_text="client")
+    # The refund gave the imagine's charge back: the client is at the initial 100,000,000 units again.
+    expect(client_row.locator('td[data-label="Balance"]')).to_have_text("100,000,000 ($200.00)")
     before = client_row.locator('td[data-label="Balance"]').inner_text()
     page.get_by_role("button", name="Top up client").click()
     top = page.get_by_role("dialog", name="Top up client")
@@ -290,6 +350,17 @@ def test_admin_journey(world, browser, screens):
     page.get_by_label("Kind").select_option("charge")
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("tbody tr[data-entry-id]").first.locator('td[data-label="Kind"]')).to_have_text("charge")
+    # The refund is in the ledger: the client's +50,000, the reason in the memo, the admin as author.
+    page.get_by_label("Kind").select_option("refund")
+    page.get_by_role("button", name="Apply").click()
+    refund_entry = page.locator("tbody tr[data-entry-id]")
+    expect(refund_entry).to_have_count(1)
+    expect(refund_entry.locator('td[data-label="Kind"]')).to_have_text("refund")
+    expect(refund_entry.locator('td[data-label="User"]')).to_have_text(f"client (#{world['user']['id']})")
+    expect(refund_entry.locator('td[data-label="Amount"]')).to_contain_text("+50,000")
+    expect(refund_entry.locator('td[data-label="Task"]')).to_have_text(mj_id)
+    expect(refund_entry.locator('td[data-label="Memo"]')).to_have_text("admin: e2e: the image was unusable")
+    expect(refund_entry.locator('td[data-label="By"]')).to_have_text(f"#{boss['id']}")
     page.get_by_label("Kind").select_option("")
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("tbody tr[data-entry-id]").first).to_contain_text("e2e top-up")

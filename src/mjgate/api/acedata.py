@@ -552,8 +552,7 @@ def _limiter(app: FastAPI):
 
 
 async def acedata_caller(request: Request) -> Caller:
-    async with request.app.state.db.read() as session:
-        caller = await authenticate(request, session)
+    caller = await authenticate(request)
     bucket = f"key:{caller.key.id}" if caller.key is not None else f"user:{caller.user.id}"
     decision = await _limiter(request.app).hit(bucket)
     request.state.rate_limit = decision

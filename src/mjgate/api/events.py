@@ -51,6 +51,5 @@ async def dashboard_events(request: Request, user: CurrentUser):
 
 @router.get("/mj/task/events", summary="Live task changes of the key's owner (SSE)")
 async def relay_events(request: Request):
-    async with request.app.state.db.read() as session:
-        caller = await authenticate(request, session)
+    caller = await authenticate(request)
     return _stream(request, caller.user.id)

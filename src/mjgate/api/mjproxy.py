@@ -30,10 +30,9 @@ _MJ_CODE = {"not_found": 3, "api_error": 9}
 
 
 async def relay_caller(request: Request) -> Caller:
-    # A session of its own, closed before the endpoint runs: a submit opens write sessions
-    # later, and holding a pooled connection across them would starve the pool under load.
-    async with request.app.state.db.read() as session:
-        return await authenticate(request, session)
+    # No session held into the endpoint: a submit opens write sessions later, and holding a
+    # pooled connection across them would starve the pool under load.
+    return await authenticate(request)
 
 
 CallerDep = Annotated[Caller, Depends(relay_caller)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,22 +43,73 @@ def _ip_allowed(client_ip: str | None, allowed: list[str]) -> bool:
     return False
 
 
-async def authenticate(request: Request, session: AsyncSession) -> Caller:
+class KeyCache:
+    """Recently authenticated keys with their owners, for `ttl_s` seconds.
+
+    Every relay request authenticates, and the key and user rows are two queries of a handful;
+    caching them briefly takes those queries off the hot path. The price: disabling a key or a
+    user takes effect within ttl_s on each instance. Money is not at stake: balances and key
+    limits are checked by the reservation's own conditional UPDATEs, never from this cache.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl_s: float):
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, Caller]] = {}
+
+    def get(self, token: str) -> Caller | None:
+        entry = self._entries.get(token)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, token: str, caller: Caller) -> None:
+        if self.ttl_s <= 0:
+            return
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()  # crude but bounded; the next requests refill it
+        self._entries[token] = (time.monotonic() + self.ttl_s, caller)
+
+
+async def authenticate(request: Request, session: AsyncSession | None = None) -> Caller:
+    """The caller of a relay request; session None opens a short read session only on a cache miss."""
     token = presented_key(request)
     if not token:
         raise Unauthorized("missing API key: send 'Authorization: Bearer sk-...' or an mj-api-secret header")
+    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
+    caller = cache.get(token) if cache is not None else None
+    if caller is None:
+        if session is None:
+            async with request.app.state.db.read() as own_session:
+                caller = await _load_caller(token, own_session)
+        else:
+            caller = await _load_caller(token, session)
+        if cache is not None:
+            cache.put(token, caller)
+    _check_caller(request, caller)
+    return caller
+
+
+async def _load_caller(token: str, session: AsyncSession) -> Caller:
     key = await get_by_secret(session, token)
     if key is None and not token.startswith(API_KEY_PREFIX):
         key = await get_by_secret(session, API_KEY_PREFIX + token)
     if key is None:
         raise Unauthorized("invalid API key")
+    user = await session.get(User, key.user_id)
+    if user is None:
+        raise Unauthorized("invalid API key")
+    return Caller(user=user, key=key)
+
+
+def _check_caller(request: Request, caller: Caller) -> None:
+    key, user = caller.key, caller.user
     if key.status != "enabled":
         raise Unauthorized("this API key is disabled")
     if key.expires_at is not None and key.expires_at <= now_ms():
         raise Unauthorized("this API key has expired")
     if key.allowed_ips and not _ip_allowed(request.client.host if request.client else None, key.allowed_ips):
         raise Forbidden("this API key may not be used from this address")
-    user = await session.get(User, key.user_id)
-    if user is None or not user.enabled:
+    if not user.enabled:
         raise Forbidden("the owner of this API key is disabled")
-    return Caller(user=user, key=key)

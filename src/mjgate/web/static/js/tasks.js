@@ -7,6 +7,7 @@ import {
   statusBadge, taskDuration, td, toast, uid,
 } from "./dom.js";
 import { onTask } from "./live.js";
+import { taskAdminPanel } from "./task-admin.js";
 
 const REFRESH_MS = 2500; // safety net for running rows when no live event arrives
 const PROMPT_PREVIEW = 90;
@@ -59,11 +60,22 @@ function meta(rows) {
   return h("dl", { class: "meta" }, rows.filter(Boolean).map(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
 }
 
-export function openTaskDialog(mjId, ctx, { channelName = () => "—", onSubmitted = () => {} } = {}) {
+// onChanged(mjId): an administrator acted on the task (refund, fail, re-poll); refresh what shows it.
+export function openTaskDialog(mjId, ctx, { channelName = () => "—", onSubmitted = () => {}, onChanged = () => {} } = {}) {
   const dlg = openDialog({ title: `Task ${mjId}`, wide: true, body: [h("p", { class: "muted", text: "Loading…" })] });
   let current = null;
   let closed = false;
   let timer = null;
+  // The parts of the detail: the image and the info are rebuilt on each load; the admin section stays
+  // in place (an open confirmation form and the focus inside it survive the refresh).
+  let shell = null;
+  const adminPanel = ctx.me.user.is_admin ? taskAdminPanel(mjId, ctx, {
+    onChanged: async () => {
+      await load();
+      onChanged(mjId);
+      if (current && current.owned) ctx.refreshMe(); // the balance in the header
+    },
+  }) : null;
 
   const render = (item) => {
     current = item;
@@ -85,27 +97,41 @@ export function openTaskDialog(mjId, ctx, { channelName = () => "—", onSubmitt
           return el;
         }));
     }
-    clear(dlg.content);
-    append(dlg.content, h("div", { class: "detail" },
-      detailImage(item),
-      h("div", { class: "detail-info" },
-        h("div", { class: "detail-status" }, statusBadge(item.status), progressBlock(item)),
-        item.fail_reason ? h("p", { class: "fail", role: "note" }, h("strong", { text: "Failure reason: " }), item.fail_reason) : null,
-        meta([
-          ["Action", `${item.action} · ${item.mode || "fast"}`],
-          admin ? ["User", `#${item.user_id}`] : null,
-          admin ? ["Channel", channelName(item.channel_id)] : null,
-          ["Submitted", fmtTime(item.submit_time)],
-          ["Started", fmtTime(item.start_time)],
-          ["Finished", fmtTime(item.finish_time)],
-          ["Duration", taskDuration(item)],
-          ["Cost", item.refunded ? h("span", {}, h("s", { text: fmtQuota(item.quota) }), " refunded") : fmtQuota(item.quota)],
-          item.description ? ["Description", item.description] : null,
-        ]),
-        h("h3", { text: "Prompt" }),
-        h("pre", { class: "prompt-full", text: item.prompt || "(none)" }),
-        h("h3", { text: "Actions" }),
-        actions)));
+    const info = h("div", { class: "detail-main" },
+      h("div", { class: "detail-status" }, statusBadge(item.status), progressBlock(item)),
+      item.fail_reason ? h("p", { class: "fail", role: "note" }, h("strong", { text: "Failure reason: " }), item.fail_reason) : null,
+      meta([
+        ["Action", `${item.action} · ${item.mode || "fast"}`],
+        admin ? ["User", `#${item.user_id}`] : null,
+        admin ? ["Channel", channelName(item.channel_id)] : null,
+        ["Submitted", fmtTime(item.submit_time)],
+        ["Started", fmtTime(item.start_time)],
+        ["Finished", fmtTime(item.finish_time)],
+        ["Duration", taskDuration(item)],
+        ["Cost", item.refunded ? h("span", {}, h("s", { text: fmtQuota(item.quota) }), " refunded") : fmtQuota(item.quota)],
+        item.description ? ["Description", item.description] : null,
+      ]),
+      h("h3", { text: "Prompt" }),
+      h("pre", { class: "prompt-full", text: item.prompt || "(none)" }),
+      h("h3", { text: "Actions" }),
+      actions);
+    const imageKey = `${item.image_url || ""} ${TERMINAL.has(item.status)}`;
+    if (!shell) {
+      shell = { image: detailImage(item), imageKey, info };
+      clear(dlg.content);
+      append(dlg.content, h("div", { class: "detail" },
+        shell.image,
+        h("div", { class: "detail-info" }, info, adminPanel ? adminPanel.el : null)));
+    } else {
+      if (shell.imageKey !== imageKey) {
+        const image = detailImage(item);
+        shell.image.replaceWith(image);
+        Object.assign(shell, { image, imageKey });
+      }
+      shell.info.replaceWith(info);
+      shell.info = info;
+    }
+    if (adminPanel) adminPanel.update(item);
   };
 
   const load = async () => {
@@ -114,6 +140,11 @@ export function openTaskDialog(mjId, ctx, { channelName = () => "—", onSubmitt
       if (!closed) render(item);
     } catch (err) {
       if (closed) return;
+      if (shell && adminPanel && adminPanel.el.contains(document.activeElement)) {
+        toast(`Task ${mjId} could not be reloaded: ${errorMessage(err)}`, "error");
+        return;
+      }
+      shell = null;
       clear(dlg.content);
       dlg.content.append(h("p", { class: "form-error", role: "alert", text: errorMessage(err) }));
     }
@@ -279,7 +310,7 @@ export async function tasksView(root, ctx, params) {
   }
 
   function renderRow(item) {
-    const open = () => openTaskDialog(item.mj_id, ctx, { channelName, onSubmitted });
+    const open = () => openTaskDialog(item.mj_id, ctx, { channelName, onSubmitted, onChanged: (id) => refreshRows([id], { full: true }) });
     const prompt = item.prompt || "";
     const tr = h("tr", { dataset: { mjId: item.mj_id, status: item.status } },
       td("Image", item.image_url
@@ -324,7 +355,8 @@ export async function tasksView(root, ctx, params) {
     return true;
   }
 
-  async function refreshRows(mjIds) {
+  // full: re-render the rows whatever changed (after an admin action: cost, refund).
+  async function refreshRows(mjIds, { full = false } = {}) {
     if (!mjIds.length) return;
     try {
       const data = await api("/api/console/tasks", { query: { ids: mjIds.join(",") } });
@@ -332,7 +364,7 @@ export async function tasksView(root, ctx, params) {
         const entry = rows.get(item.mj_id);
         if (!entry) continue;
         const before = entry.item;
-        if (TERMINAL.has(item.status) || before.image_url !== item.image_url) replaceRow(item);
+        if (full || TERMINAL.has(item.status) || before.image_url !== item.image_url) replaceRow(item);
         else if (before.status !== item.status || before.progress !== item.progress) updateInPlace(item);
       }
     } catch (err) {
