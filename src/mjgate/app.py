@@ -16,7 +16,7 @@ from mjgate.auth.relay import KeyCache
 from mjgate.config import Settings, get_settings
 from mjgate.db import Database
 from mjgate.events import EventBus
-from mjgate.images.store import ImageCopier, LocalImageStore
+from mjgate.images.store import ImageCopier, build_image_store
 from mjgate.tasks.service import TaskService
 from mjgate.upstream.client import UpstreamClient
 from mjgate.workers import BackgroundWorkers
@@ -48,10 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             image_url_ttl_s=settings.image_url_ttl_s, public_url=settings.public_url,
             callback_url=_callback_url_factory(settings, app.state.secret_key) if settings.upstream_callbacks else None,
         )
-        if settings.image_store == "local":
-            app.state.tasks.image_copier = ImageCopier(
-                db, app.state.http, LocalImageStore(settings.data_dir / "images", settings.image_store_max_mb << 20)
-            )
+        image_store = build_image_store(settings, app.state.http)
+        if image_store is not None:
+            app.state.tasks.image_copier = ImageCopier(db, app.state.http, image_store)
         app.state.workers = None
         if settings.poller_enabled:
             app.state.workers = BackgroundWorkers(db, app.state.tasks, app.state.http, settings, app.state.secret_key)

@@ -11,7 +11,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -63,9 +63,19 @@ class Settings(BaseSettings):
         120, description="Requests per minute per API key on the AceData-style API (/midjourney/...); bursts up "
         "to the same number are allowed. Shared across instances through MJGATE_REDIS_URL when set. 0 = no limit.",
     )
-    image_store: str = Field("local", description="Keep a copy of each final image: 'local' (data_dir/images) "
+    image_store: str = Field("local", description="Keep a copy of each final image: 'local' (data_dir/images), "
+                             "'s3' (an S3-compatible bucket shared by several instances; MJGATE_S3_*) "
                              "or 'none' (always stream from the upstream).")
     image_store_max_mb: int = Field(100, description="Largest image the store copies.")
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint for MJGATE_IMAGE_STORE=s3 (MinIO, R2, ...); objects are "
+        "addressed path-style, {endpoint}/{bucket}/{key}. Default: https://s3.{region}.amazonaws.com.",
+    )
+    s3_bucket: str | None = Field(None, description="Bucket of the S3 image store (must exist).")
+    s3_region: str = Field("us-east-1", description="Region the S3 requests are signed for (R2: 'auto').")
+    s3_access_key_id: str | None = Field(None, description="Access key id of the S3 image store.")
+    s3_secret_access_key: SecretStr | None = Field(None, description="Secret access key of the S3 image store.")
+    s3_prefix: str = Field("images/", description="Key prefix of stored images in the S3 bucket.")
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log as JSON lines instead of console text.")
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
 
 from mjgate.auth.relay import authenticate
 from mjgate.errors import Forbidden, GatewayError, NotFound
@@ -35,16 +32,9 @@ async def task_image(mj_id: str, request: Request):
             raise NotFound(f"task {mj_id[:64]} not found")
         channel = await session.get(Channel, task.channel_id) if task.channel_id else None
     copier = state.tasks.image_copier
-    stored = copier.store.path_of(task.stored_image) if copier is not None and task.stored_image else None
-    if stored is not None:
-        return stored_image_response(stored, request)
+    if copier is not None and task.stored_image:
+        # The gateway's own copy (local file or S3 object); None: the store has nothing, ask the upstream.
+        stored = await copier.store.serve(task.stored_image, request.headers)
+        if stored is not None:
+            return stored
     return await open_image(state.http, task, channel, request.headers)
-
-
-def stored_image_response(path, request: Request) -> Response:
-    # Passing the stat fills ETag / Last-Modified now, so If-None-Match can be answered here.
-    response = FileResponse(path, stat_result=os.stat(path), headers={"Cache-Control": "private, max-age=86400"})
-    etag = response.headers.get("etag")
-    if etag and etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "private, max-age=86400"})
-    return response

@@ -71,32 +71,19 @@ def check_source(url: str, channel: Channel | None) -> str:
     return url
 
 
-class UpstreamImageResponse(Response):
-    """A hand-written ASGI response: it owns the upstream response and closes it however the send ends.
+class RelayedImageResponse(Response):
+    """A hand-written ASGI response that relays an already-open aiohttp response in chunks.
 
-    (A Response subclass only so FastAPI passes it through untouched; __call__ is its own.)
+    It owns that response and closes it however the send ends (client gone, error, done); a
+    client that disconnects mid-body closes it at once. Used for the upstream image and for an
+    image in an S3-compatible store. (A Response subclass only so FastAPI passes it through
+    untouched; __call__ is its own.)
     """
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, request_headers: dict):
+    def __init__(self, upstream: aiohttp.ClientResponse, label: str):
         self.background = None
-        self.session = session
-        self.url = url
-        self.request_headers = request_headers
-
-    async def open(self) -> None:
-        try:
-            self.upstream = await self.session.get(
-                self.url, headers=self.request_headers, allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S, sock_read=READ_TIMEOUT_S),
-            )
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise UpstreamError(f"the image could not be fetched: {type(exc).__name__}") from None
-        if self.upstream.status >= 300 and self.upstream.status not in (304,):
-            status = self.upstream.status
-            self.upstream.release()
-            if status == 404:
-                raise NotFound("the upstream no longer has this image")
-            raise UpstreamError(f"the upstream answered HTTP {status} for the image")
+        self.upstream = upstream
+        self.label = label
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         upstream = self.upstream
@@ -117,18 +104,48 @@ class UpstreamImageResponse(Response):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except Exception as exc:  # the client went away mid-body (each server raises its own type)
-            log.info("image relay ended early", url=self.url, error=type(exc).__name__)
+            log.info("image relay ended early", url=self.label, error=type(exc).__name__)
         finally:
             watcher.cancel()
             # close(), not release(): an unfinished body must not go back to the pool.
             upstream.close()
 
 
+class UpstreamImageResponse(RelayedImageResponse):
+    """The upstream's image: open() fetches it (or raises), the relay is RelayedImageResponse's."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, request_headers: dict):
+        self.background = None
+        self.session = session
+        self.url = url
+        self.label = url
+        self.request_headers = request_headers
+
+    async def open(self) -> None:
+        try:
+            self.upstream = await self.session.get(
+                self.url, headers=self.request_headers, allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S, sock_read=READ_TIMEOUT_S),
+            )
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise UpstreamError(f"the image could not be fetched: {type(exc).__name__}") from None
+        if self.upstream.status >= 300 and self.upstream.status not in (304,):
+            status = self.upstream.status
+            self.upstream.release()
+            if status == 404:
+                raise NotFound("the upstream no longer has this image")
+            raise UpstreamError(f"the upstream answered HTTP {status} for the image")
+
+
+def forwarded_request_headers(headers) -> dict[str, str]:
+    """The client's conditional and range headers, passed on to whoever holds the image."""
+    return {k: headers[k] for k in PASSED_REQUEST_HEADERS if k in headers}
+
+
 async def open_image(session: aiohttp.ClientSession, task: Task, channel: Channel | None, headers) -> UpstreamImageResponse:
     if not task.image_url:
         raise NotFound(f"task {task.mj_id} has no image")
     url = check_source(task.image_url, channel)
-    forwarded = {k: headers[k] for k in PASSED_REQUEST_HEADERS if k in headers}
-    response = UpstreamImageResponse(session, url, forwarded)
+    response = UpstreamImageResponse(session, url, forwarded_request_headers(headers))
     await response.open()
     return response

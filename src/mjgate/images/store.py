@@ -1,9 +1,14 @@
 """The gateway's own copy of final images, so old tasks keep their pictures when upstream links expire.
 
-After a task succeeds, its image is copied (streamed to a temporary file, then renamed, so a
-reader never sees half a file) into the local store under data_dir/images; the image endpoint
-serves that copy from then on. Copies run in the background with bounded concurrency; a copy
-that fails leaves the task served from the upstream as before.
+After a task succeeds, its image is copied into the configured store and the image endpoint
+serves that copy from then on: the local store under data_dir/images (streamed to a temporary
+file, then renamed, so a reader never sees half a file), or an S3-compatible bucket shared by
+several instances (images/s3.py). Copies run in the background with bounded concurrency; a copy
+that fails, or a store that cannot answer, leaves the task served from the upstream as before.
+
+Every store has the same three methods (ImageStore): put() copies an upstream response and
+returns the key recorded in tasks.stored_image, serve() answers a client's request for a key
+(or None: serve from the upstream), and path_of() gives a local file when the store has one.
 """
 
 from __future__ import annotations
@@ -11,15 +16,21 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 import structlog
 from sqlalchemy import update
+from starlette.responses import FileResponse, Response
 
 from mjgate.db import Database
 from mjgate.images.proxy import check_source
 from mjgate.models import Channel, Task
+
+if TYPE_CHECKING:
+    from mjgate.config import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -27,6 +38,19 @@ COPY_CONCURRENCY = 4
 COPY_TIMEOUT_S = 120
 CHUNK_BYTES = 64 * 1024
 CONTENT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
+CACHE_CONTROL = "private, max-age=86400"
+
+
+class ImageStore(Protocol):
+    async def put(self, mj_id: str, response: aiohttp.ClientResponse) -> str:
+        """Copy an upstream image response (status 200) into the store; the key to record."""
+
+    async def serve(self, key: str, request_headers: Mapping[str, str]) -> Response | None:
+        """The response for a client asking for `key` (Range, If-None-Match honoured), or None when
+        the store has no such image or cannot answer: the upstream is then the source."""
+
+    def path_of(self, key: str) -> Path | None:
+        """The key's file on local disk, if the store keeps one there."""
 
 
 class LocalImageStore:
@@ -60,9 +84,41 @@ class LocalImageStore:
                 temporary.unlink()
         return key
 
+    async def serve(self, key: str, request_headers: Mapping[str, str]) -> Response | None:
+        path = self.path_of(key)
+        if path is None:
+            return None
+        # Passing the stat fills ETag / Last-Modified now, so If-None-Match can be answered here.
+        response = FileResponse(path, stat_result=os.stat(path), headers={"Cache-Control": CACHE_CONTROL})
+        etag = response.headers.get("etag")
+        if etag and etag in request_headers.get("if-none-match", ""):
+            return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})
+        return response
+
+
+def build_image_store(settings: Settings, http: aiohttp.ClientSession) -> ImageStore | None:
+    """The store MJGATE_IMAGE_STORE names: 'local', 's3', or None for anything else ('none')."""
+    max_bytes = settings.image_store_max_mb << 20
+    if settings.image_store == "local":
+        return LocalImageStore(settings.data_dir / "images", max_bytes)
+    if settings.image_store == "s3":
+        from mjgate.images.s3 import S3Client, S3ImageStore
+
+        secret = settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else ""
+        missing = [name for name, value in [("MJGATE_S3_BUCKET", settings.s3_bucket),
+                                            ("MJGATE_S3_ACCESS_KEY_ID", settings.s3_access_key_id),
+                                            ("MJGATE_S3_SECRET_ACCESS_KEY", secret)] if not value]
+        if missing:
+            raise ValueError(f"MJGATE_IMAGE_STORE=s3 needs {', '.join(missing)}")
+        client = S3Client(http, bucket=settings.s3_bucket, region=settings.s3_region,
+                          access_key_id=settings.s3_access_key_id, secret_access_key=secret,
+                          endpoint_url=settings.s3_endpoint_url)
+        return S3ImageStore(client, settings.s3_prefix, max_bytes)
+    return None
+
 
 class ImageCopier:
-    def __init__(self, db: Database, http: aiohttp.ClientSession, store: LocalImageStore):
+    def __init__(self, db: Database, http: aiohttp.ClientSession, store: ImageStore):
         self.db = db
         self.http = http
         self.store = store
