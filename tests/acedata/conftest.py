@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from mjgate.app import create_app
-from tests.fixtures.app import test_settings as settings_for
+from tests.fixtures.app import gateway_settings as settings_for
 from tests.fixtures.relay import Relay, add_simulator_channel, make_relay
 
 # A 1x1 PNG, as a data: URI and as bare base64.

@@ -10,14 +10,14 @@ import pytest
 from mjgate.accounts.keys import set_status
 from mjgate.app import create_app
 from tests.factories import make_key, make_user
-from tests.fixtures.app import test_settings
+from tests.fixtures.app import gateway_settings
 
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 @sqlite_only
 async def test_disabled_key_stops_working_within_the_ttl(db, db_url, tmp_path):
-    app = create_app(test_settings(db_url, tmp_path).model_copy(update={"relay_auth_cache_s": 0.5}))
+    app = create_app(gateway_settings(db_url, tmp_path).model_copy(update={"relay_auth_cache_s": 0.5}))
     user = await make_user(db, "cached")
     key = await make_key(db, user["id"])
     headers = {"Authorization": f"Bearer {key['key']}"}

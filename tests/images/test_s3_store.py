@@ -17,7 +17,7 @@ from mjgate.images import sigv4
 from mjgate.images.s3 import S3Client, S3Error, S3ImageStore
 from mjgate.images.store import build_image_store
 from mjgate.models import Task
-from tests.fixtures.app import test_settings as gateway_settings
+from tests.fixtures.app import gateway_settings
 from tests.fixtures.relay import add_simulator_channel, make_relay
 
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
