@@ -23,8 +23,11 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "bench")]
 
-from listing import machine  # noqa: E402
+from listing import machine, reset_server  # noqa: E402
 
+from mjgate.db.migrate import upgrade_async  # noqa: E402
+
+from mjgate.db import Database  # noqa: E402
 from tests.fixtures.live import _env, cli, start_gateway  # noqa: E402
 from tests.fixtures.simulator import start_simulator_process  # noqa: E402
 
@@ -72,8 +75,11 @@ async def run(args) -> str:
     sim = start_simulator_process(secret="bench", core_size=100_000, queue_size=100_000, step_seconds=0.05,
                                   notify=False)
     tmp = Path(tempfile.mkdtemp(prefix="mjgate-bench-"))
-    url = f"sqlite+aiosqlite:///{tmp}/mjgate.db"
+    url = args.database_url or f"sqlite+aiosqlite:///{tmp}/mjgate.db"
     env = _env(url, tmp)
+    if args.database_url:  # a server database: wiped and migrated, like bench/listing.py does
+        await reset_server(url)
+        await upgrade_async(url)
     cli(env, "user", "create", "bench", "--quota", str(10**15))
     key = cli(env, "token", "create", "--user", "bench")["key"]
     cli(env, "channel", "create", "sim", "--base-url", sim.base_url, "--secret", sim.secret)
@@ -115,7 +121,6 @@ async def run(args) -> str:
                     rows.append((label, name, await drive(n, args.concurrency, lambda i, s=side, c=call: c(s, i))))
 
             image_path = f"/__sim/big-image?mb={args.image_mb}"
-            from mjgate.db import Database
             from mjgate.images.signing import signed_image_path
             from tests.factories import insert_tasks, task_row
             db = Database(url)
@@ -136,7 +141,7 @@ async def run(args) -> str:
 
     lines = [
         f"mjgate relay benchmark — {machine()}",
-        f"gateway: granian, 1 worker, SQLite; client: aiohttp, concurrency {args.concurrency}; "
+        f"gateway: granian, 1 worker, {Database(url).dialect}; client: aiohttp, concurrency {args.concurrency}; "
         f"upstream: mjgate simulator",
         "",
         "| workload | path | requests | req/s | p50 ms | p95 ms | gateway / direct |",
@@ -164,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--image-mb", type=int, default=50)
+    parser.add_argument("--database-url", default=None,
+                        help="a server database for the gateway (wiped!), e.g. the listing bench's "
+                             "postgresql://postgres@127.0.0.1:5432/mjgate_bench; default: a temporary SQLite file")
     args = parser.parse_args(argv)
     print(asyncio.run(run(args)))
     return 0

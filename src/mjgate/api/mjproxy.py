@@ -260,7 +260,7 @@ def make_router() -> APIRouter:
     @router.get("/mj/task/{task_id}/fetch")
     async def fetch(task_id: str, request: Request, caller: CallerDep):
         task = await _own_task(request, caller, task_id, refresh=True)
-        return task_json(task, request)
+        return JSONResponse(task_json(task, request))
 
     @router.post("/mj/task/list-by-condition")
     async def list_by_condition(request: Request, caller: CallerDep):
@@ -274,13 +274,14 @@ def make_router() -> APIRouter:
             tasks = await repository.get_many_by_mj_ids(session, [str(i) for i in ids], caller.user.id)
         by_id = {t.mj_id: t for t in tasks}
         ordered = [by_id[str(i)] for i in dict.fromkeys(str(i) for i in ids) if str(i) in by_id]
-        return [task_json(t, request) for t in ordered]
+        # JSONResponse directly: the plain dicts need none of FastAPI's per-value encoding pass.
+        return JSONResponse([task_json(t, request) for t in ordered])
 
     @router.get("/mj/task/list")
     async def recent(request: Request, caller: CallerDep):
         async with request.app.state.db.read() as session:
             tasks, _ = await repository.list_tasks(session, repository.TaskFilter(user_id=caller.user.id), 0, RECENT_LIMIT)
-        return [task_json(t, request) for t in tasks]
+        return JSONResponse([task_json(t, request) for t in tasks])
 
     @router.get("/mj/task/{task_id}/image-seed")
     async def image_seed(task_id: str, request: Request, caller: CallerDep):
