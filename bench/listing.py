@@ -35,12 +35,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.fixtures
+
 import mjgate.models  # noqa: F401  (registers every table)
 from mjgate.clock import now_ms
 from mjgate.db import Database, normalize_url
 from mjgate.db.migrate import upgrade_async
 from mjgate.models import Channel, Task, User
 from mjgate.tasks.repository import TaskFilter, count_query, list_query, list_tasks
+from tests.fixtures.databases import wipe_server_schema
 
 DEFAULT_URLS = {
     "postgresql": ("MJGATE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/mjgate_bench"),
@@ -211,19 +214,7 @@ async def ensure_database(url: str) -> None:
 
 async def reset_server(url: str) -> None:
     await ensure_database(url)
-    engine = create_async_engine(normalize_url(url))
-    try:
-        async with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
-            else:
-                await conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
-                for (name,) in (await conn.execute(text("SHOW TABLES"))).all():
-                    await conn.execute(text(f"DROP TABLE `{name}`"))
-                await conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
-    finally:
-        await engine.dispose()
+    await wipe_server_schema(url)
 
 
 async def seed(db: Database, rows: int) -> Dataset:
