@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         image_store = build_image_store(settings, app.state.http)
         if image_store is not None:
             app.state.tasks.image_copier = ImageCopier(db, app.state.http, image_store)
+        health_stop = asyncio.Event()
+        health_loop = asyncio.create_task(app.state.tasks.health.run(health_stop), name="mjgate-channel-health")
         app.state.workers = None
         if settings.poller_enabled:
             app.state.workers = BackgroundWorkers(db, app.state.tasks, app.state.http, settings, app.state.secret_key)
@@ -62,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await app.state.workers.stop()
             if app.state.tasks.image_copier is not None:
                 await app.state.tasks.image_copier.drain()
+            health_stop.set()
+            await health_loop  # its last pass flushes what is still buffered
             await app.state.events.stop()
             await app.state.http.close()
             await db.dispose()

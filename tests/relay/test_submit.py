@@ -160,7 +160,7 @@ async def test_queue_full_on_a_is_accepted_on_b(client, db):
 
 
 @sqlite_only
-async def test_unreachable_channel_fails_over(client, db, simulator_session):
+async def test_unreachable_channel_fails_over(client, db, app, simulator_session):
     from tests.factories import make_channel
     relay = await make_relay(client, db)
     await make_channel(db, "dead", "http://127.0.0.1:9", "x", priority=10)
@@ -168,6 +168,15 @@ async def test_unreachable_channel_fails_over(client, db, simulator_session):
     answer = await relay.post("/mj/submit/imagine", {"prompt": "a bridge"})
     assert answer["code"] == 1
     assert (await relay.wait(answer["result"]))["status"] == "SUCCESS"
+    # Both outcomes reach the channels' health once the buffered counters are flushed.
+    from sqlalchemy import select
+
+    from mjgate.models import Channel
+    await app.state.tasks.health.flush()
+    async with db.read() as session:
+        dead, alive = list(await session.scalars(select(Channel).order_by(Channel.id)))
+    assert (dead.failure_count, dead.consecutive_failures, dead.success_count) == (1, 1, 0) and dead.last_error
+    assert (alive.success_count, alive.failure_count) == (1, 0) and alive.last_ok_at
 
 
 @sqlite_only

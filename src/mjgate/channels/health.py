@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import structlog
 from sqlalchemy import update
 
 from mjgate.channels.admin import public_channel, require_channel
@@ -11,6 +13,8 @@ from mjgate.clock import now_ms
 from mjgate.db import Database
 from mjgate.models import Channel
 from mjgate.upstream.client import UpstreamClient, UpstreamUnavailable
+
+log = structlog.get_logger(__name__)
 
 
 def health_update(channel_id: int, *, ok: bool, error: str = ""):
@@ -42,3 +46,57 @@ async def test_channel(db: Database, upstream: UpstreamClient, channel_id: int) 
     async with db.read() as session:
         fresh = await require_channel(session, channel_id)
     return {"ok": not error, "latency_ms": latency_ms, "error": error, "channel": public_channel(fresh)}
+
+
+class HealthRecorder:
+    """Submit outcomes per channel, buffered in memory and written as one UPDATE per channel.
+
+    Writing the counters with every submit made the channel's row the one row every submit
+    updated, serialising submits behind its lock. Buffering keeps the counters exact (each
+    flush adds what was counted) and the streak right (a success in the window resets it),
+    at the cost of the health view lagging by up to FLUSH_INTERVAL_S; a crash loses at most
+    that window's counts, never money or task state.
+    """
+
+    FLUSH_INTERVAL_S = 2.0
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._pending: dict[int, dict] = {}
+
+    def record(self, channel_id: int, *, ok: bool, error: str = "") -> None:
+        entry = self._pending.setdefault(channel_id, {"ok": 0, "failed": 0, "streak": 0, "any_ok": False,
+                                                      "last_ok_at": None, "last_error_at": None, "last_error": ""})
+        now = now_ms()
+        if ok:
+            entry.update(ok=entry["ok"] + 1, streak=0, any_ok=True, last_ok_at=now)
+        else:
+            entry.update(failed=entry["failed"] + 1, streak=entry["streak"] + 1, last_error_at=now,
+                         last_error=error[:1000])
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        async with self.db.write() as session:
+            for channel_id, e in sorted(pending.items()):
+                values: dict = {"success_count": Channel.success_count + e["ok"],
+                                "failure_count": Channel.failure_count + e["failed"],
+                                "consecutive_failures": e["streak"] if e["any_ok"]
+                                else Channel.consecutive_failures + e["streak"]}
+                if e["last_ok_at"]:
+                    values["last_ok_at"] = e["last_ok_at"]
+                if e["last_error_at"]:
+                    values.update(last_error_at=e["last_error_at"], last_error=e["last_error"])
+                await session.execute(update(Channel).where(Channel.id == channel_id).values(**values))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.FLUSH_INTERVAL_S)
+            except asyncio.TimeoutError:
+                pass
+            try:
+                await self.flush()
+            except Exception:  # counters only; keep the loop alive
+                log.exception("channel health flush failed")

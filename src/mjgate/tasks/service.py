@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mjgate.billing import ledger
 from mjgate.billing.pricing import load_tables, quote
-from mjgate.channels.health import health_update
+from mjgate.channels.health import HealthRecorder
 from mjgate.channels.selection import candidates
 from mjgate.clock import now_ms
 from mjgate.db import Database
@@ -108,6 +108,7 @@ class TaskService:
         # callback_url(task) -> the gateway's signed notify URL for this task, or None
         self.callback_url = callback_url
         self.image_copier = None  # set by the app when an image store is configured
+        self.health = HealthRecorder(db)  # flushed by the app's lifespan
         # dialect -> task -> the JSON its client's webhook receives; each dialect registers its own.
         self.payload_renderers = {"mjproxy": self._mjproxy_payload}
 
@@ -275,9 +276,6 @@ class TaskService:
         )
         try:
             async with self.db.write() as session:
-                # Channel row first: the task update's foreign-key check share-locks that row, and two
-                # transactions each holding that share lock would deadlock on MariaDB upgrading it.
-                await session.execute(health_update(channel.id, ok=True))
                 await session.execute(update(Task).where(Task.id == task.id).values(**values))
                 for key, value in values.items():
                     setattr(task, key, value)
@@ -287,6 +285,7 @@ class TaskService:
             # this one apart from it, so it is settled as failed and released.
             await self._refused(task, SubmitResult(9, f"channel {channel.id} reused task id {result.result}"))
             return SubmitOutcome(9, "the upstream returned a task id already in use")
+        self.health.record(channel.id, ok=True)
         await self.changed(task)
         return SubmitOutcome(result.code, description, task, None, values["properties"])
 
@@ -298,11 +297,11 @@ class TaskService:
                       description=result.description or "Upload success", properties={"urls": urls},
                       start_time=now, finish_time=now, updated_at=now, next_poll_at=None)
         async with self.db.write() as session:
-            await session.execute(health_update(channel.id, ok=True))  # channel first, as in _accepted
             await session.execute(update(Task).where(Task.id == task.id).values(**values))
             for key, value in values.items():
                 setattr(task, key, value)
             self.enqueue_webhook(session, task)
+        self.health.record(channel.id, ok=True)
         await self.changed(task)
         return SubmitOutcome(1, values["description"], task, urls)
 
@@ -321,8 +320,7 @@ class TaskService:
         await self.changed(task)
 
     async def _channel_health(self, channel_id: int, *, ok: bool, error: str = "") -> None:
-        async with self.db.write() as session:
-            await session.execute(health_update(channel_id, ok=ok, error=error))
+        self.health.record(channel_id, ok=ok, error=error)
 
     # ------------------------------------------------------------------ modal
 
