@@ -18,6 +18,7 @@ from rich.table import Table
 
 from mjgate.config import Settings, get_settings
 from mjgate.db import Database
+from mjgate.db.engine import dialect_of
 from mjgate.db.migrate import upgrade
 from mjgate.errors import GatewayError
 
@@ -35,19 +36,19 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 def _db_ready(settings: Settings) -> None:
     """SQLite migrates itself (zero setup); server databases are migrated with `mjgate migrate`."""
-    if Database(settings.database_url).dialect == "sqlite":
+    if dialect_of(settings.database_url) == "sqlite":
         upgrade(settings.database_url)
 
 
-def run_in_transaction(fn: Callable[[Any], Awaitable[Any]]) -> Any:
+def run_with_database(fn: Callable[[Database], Awaitable[Any]]) -> Any:
+    """Run fn(db) on a ready database; a GatewayError becomes a clear message and exit code 1."""
     settings = get_settings()
     _db_ready(settings)
 
     async def runner():
         db = Database(settings.database_url)
         try:
-            async with db.write() as session:
-                return await fn(session)
+            return await fn(db)
         finally:
             await db.dispose()
 
@@ -56,6 +57,14 @@ def run_in_transaction(fn: Callable[[Any], Awaitable[Any]]) -> Any:
     except GatewayError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None
+
+
+def run_in_transaction(fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def in_transaction(db: Database):
+        async with db.write() as session:
+            return await fn(session)
+
+    return run_with_database(in_transaction)
 
 
 def emit(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
@@ -82,7 +91,7 @@ def migrate() -> None:
     """Apply every pending database migration."""
     settings = get_settings()
     upgrade(settings.database_url)
-    typer.echo(f"migrated {Database(settings.database_url).dialect} database")
+    typer.echo(f"migrated {dialect_of(settings.database_url)} database")
 
 
 @app.command()
@@ -305,22 +314,11 @@ def channel_test(channel_id: int, as_json: JsonOpt = False) -> None:
     from mjgate.channels.health import test_channel
     from mjgate.upstream.client import UpstreamClient
 
-    settings = get_settings()
-    _db_ready(settings)
+    async def work(db: Database):
+        async with aiohttp.ClientSession() as http:
+            return await test_channel(db, UpstreamClient(http), channel_id)
 
-    async def work():
-        db = Database(settings.database_url)
-        try:
-            async with aiohttp.ClientSession() as http:
-                return await test_channel(db, UpstreamClient(http), channel_id)
-        finally:
-            await db.dispose()
-
-    try:
-        result = asyncio.run(work())
-    except GatewayError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from None
+    result = run_with_database(work)
     emit(result if as_json else {k: result[k] for k in ("ok", "latency_ms", "error")}, as_json)
     if not result["ok"]:
         raise typer.Exit(1)

@@ -12,17 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
 import re
 import subprocess
 import sys
-import threading
-import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import httpx
 import pytest
+
+from tests.fixtures.processes import start_and_wait_for
 
 from mjgate.images.sigv4 import EMPTY_SHA256, Credentials, sign_v4
 
@@ -66,31 +65,9 @@ def _iam(http: httpx.Client, endpoint: str, host: str, **params: str) -> str:
 
 def _start(port: int = 0) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True, bufsize=1)
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:  # keep draining: moto logs every request, a full pipe would block it
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, name="moto-stdout", daemon=True).start()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            line = lines.get(timeout=max(0.01, remaining))
-        except queue.Empty:
-            line = None
-        if line is None or remaining <= 0:
-            proc.kill()
-            proc.wait()
-            raise RuntimeError(f"moto server did not start (exit code {proc.returncode})")
-        found = re.search(r"Running on (http://127\.0\.0\.1:\d+)", line)
-        if found:
-            return proc, found.group(1)
+    proc, found = start_and_wait_for([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                     env, r"Running on (http://127\.0\.0\.1:\d+)", "moto server", START_TIMEOUT_S)
+    return proc, found.group(1)
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,11 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def dialect_of(url: str) -> str:
+    """'sqlite', 'postgresql' or 'mysql', without creating an engine."""
+    return make_url(normalize_url(url)).get_backend_name()
+
+
 def ensure_sqlite_dir(url: str) -> None:
     """SQLite creates its file but not the directory around it."""
     parsed = make_url(url)
@@ -51,7 +56,7 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10, pg_statement_cache_size: int = 100):
         self.url = normalize_url(url)
-        self.dialect = make_url(self.url).get_backend_name()
+        self.dialect = dialect_of(self.url)
         if self.dialect == "sqlite":
             ensure_sqlite_dir(self.url)
             self.write_engine = self._sqlite_engine(writer=True, pool_size=1)
