@@ -82,7 +82,7 @@ class Poller:
             claimed = await repository.claim_due_tasks(
                 session, self.owner, now, self.config.lease_ms, self.config.batch_size, self.db.supports_skip_locked
             )
-            channels = {c.id: c for c in await _channels(session, {t.channel_id for t in claimed})}
+            channels = {c.id: c for c in await repository.channels_by_id(session, {t.channel_id for t in claimed})}
         if not claimed:
             return 0
         metrics.POLLER_BATCH.observe(len(claimed))
@@ -125,9 +125,14 @@ class Poller:
         async with self.db.write() as session:
             for task, reason in items:
                 changes.append(await self.service.fail(session, task, reason, lease_owner=self.owner))
+        await self._announce(changes)
+
+    async def _announce(self, changes) -> None:
+        """After commit: count finished tasks and tell listeners about every change."""
         for change in changes:
             if change.changed:
-                metrics.TASKS_FINISHED.labels(status="FAILURE").inc()
+                if change.task.terminal:
+                    metrics.TASKS_FINISHED.labels(status=change.task.status).inc()
                 await self.service.changed(change.task)
 
     async def _poll_chunk(self, channel: Channel, tasks: list[Task], semaphore: asyncio.Semaphore) -> None:
@@ -165,20 +170,7 @@ class Poller:
                     metrics.POLLER_ERRORS.labels(channel=str(channel.id), kind="apply").inc()
                     continue
                 changes.append(change)
-        for change in changes:
-            if change.changed:
-                if change.task.terminal:
-                    metrics.TASKS_FINISHED.labels(status=change.task.status).inc()
-                await self.service.changed(change.task)
-
-
-async def _channels(session, ids: set) -> list[Channel]:
-    from sqlalchemy import select
-
-    ids = {i for i in ids if i is not None}
-    if not ids:
-        return []
-    return list(await session.scalars(select(Channel).where(Channel.id.in_(ids))))
+        await self._announce(changes)
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout_s: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mjgate.models import Task, WebhookDelivery
+from mjgate.models import Channel, Task, WebhookDelivery
 
 
 def _free(model, now: int):
@@ -104,3 +104,10 @@ async def claim_due_webhooks(session: AsyncSession, owner: str, now: int, lease_
                                       WebhookDelivery.lease_until == until).order_by(WebhookDelivery.id)
     )
     return list(rows)
+
+
+async def channels_by_id(session: AsyncSession, ids: set) -> list[Channel]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return []
+    return list(await session.scalars(select(Channel).where(Channel.id.in_(ids))))
