@@ -91,6 +91,7 @@ from mjgate.api.envelopes import trace_id_of
 from mjgate.api.payloads import MAX_IMAGE_BYTES, MAX_SHORT_TEXT, http_url, image_base64, json_object, prompt_field, \
     redacted, text_field
 from mjgate.auth.relay import authenticate
+from mjgate.bodies import read_head
 from mjgate.errors import BadRequest, Forbidden, GatewayError, NotFound, RateLimited
 from mjgate.images.proxy import check_source
 from mjgate.models import Channel, Task
@@ -353,7 +354,7 @@ async def _probe_size(request: Request, task: Task) -> tuple[int, int] | None:
             async with request.app.state.http.get(url, headers={"Range": f"bytes=0-{SIZE_PROBE_BYTES - 1}"},
                                                   allow_redirects=False, timeout=timeout) as resp:
                 if resp.status in (200, 206):
-                    size = _sniff_size(await resp.content.read(SIZE_PROBE_BYTES))
+                    size = _sniff_size(await read_head(resp.content, SIZE_PROBE_BYTES))
     except (GatewayError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
         log.info("image size probe failed", task=task.mj_id, error=type(exc).__name__)
         return None  # not cached: the next read tries again

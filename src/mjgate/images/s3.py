@@ -26,6 +26,7 @@ import structlog
 from starlette.responses import Response
 from yarl import URL
 
+from mjgate.bodies import read_head
 from mjgate.images.proxy import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, RelayedImageResponse, forwarded_request_headers
 from mjgate.images.sigv4 import EMPTY_SHA256, Credentials, sign_v4, uri_encode
 from mjgate.images.store import CHUNK_BYTES, CONTENT_TYPES
@@ -96,7 +97,7 @@ class S3Client:
 
 async def _describe(resp: aiohttp.ClientResponse) -> str:
     """HTTP status plus S3's error code (SignatureDoesNotMatch, NoSuchBucket, ...) when it gives one."""
-    body = (await resp.content.read(ERROR_BODY_BYTES)).decode("utf-8", "replace")
+    body = (await read_head(resp.content, ERROR_BODY_BYTES)).decode("utf-8", "replace")
     code = re.search(r"<Code>([^<]*)</Code>", body)
     return f"HTTP {resp.status}" + (f" {code.group(1)}" if code else "")
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import aiohttp
 
+from mjgate.bodies import BodyTooLarge, read_body
+
 SUBMIT_TIMEOUT_S = 30
 FETCH_TIMEOUT_S = 15
 MAX_UPSTREAM_BODY = 8 * 1024 * 1024
@@ -53,10 +55,10 @@ class UpstreamClient:
             async with self.session.request(
                 method, url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)
             ) as resp:
-                raw = await resp.content.read(MAX_UPSTREAM_BODY + 1)
-                if len(raw) > MAX_UPSTREAM_BODY:
-                    raise UpstreamUnavailable(f"answer larger than {MAX_UPSTREAM_BODY} bytes")
+                raw = await read_body(resp.content, MAX_UPSTREAM_BODY)
                 status = resp.status
+        except BodyTooLarge as exc:
+            raise UpstreamUnavailable(str(exc)) from None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise UpstreamUnavailable(f"{type(exc).__name__}: {exc}".strip(": ")) from exc
         if status >= 500 or status in (401, 403, 429):
