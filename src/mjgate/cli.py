@@ -312,11 +312,11 @@ def channel_test(channel_id: int, as_json: JsonOpt = False) -> None:
     import aiohttp
 
     from mjgate.channels.health import test_channel
-    from mjgate.upstream.client import UpstreamClient
+    from mjgate.upstream import build_upstream
 
     async def work(db: Database):
         async with aiohttp.ClientSession() as http:
-            return await test_channel(db, UpstreamClient(http), channel_id)
+            return await test_channel(db, build_upstream(http), channel_id)
 
     result = run_with_database(work)
     emit(result if as_json else {k: result[k] for k in ("ok", "latency_ms", "error")}, as_json)

@@ -10,7 +10,8 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from mjgate.api import acedata
+from mjgate import downloads
+from mjgate.dialects.acedata.render import descriptions_of
 from tests.acedata.conftest import PNG_B64, PNG_DATA_URI
 
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -104,13 +105,13 @@ class ImageServer:
             if request.path == "/to-private":
                 raise web.HTTPFound("http://10.0.0.7/cat.png")
             if request.path == "/huge.png":
-                return web.Response(body=png_bytes() + b"\0" * (acedata.MAX_DOWNLOAD_BYTES + 1),
+                return web.Response(body=png_bytes() + b"\0" * (downloads.MAX_DOWNLOAD_BYTES + 1),
                                     content_type="image/png")
             if request.path == "/chunked":
                 response = web.StreamResponse()
                 response.enable_chunked_encoding()
                 await response.prepare(request)
-                for _ in range(acedata.MAX_DOWNLOAD_BYTES // 65536 + 2):
+                for _ in range(downloads.MAX_DOWNLOAD_BYTES // 65536 + 2):
                     await response.write(b"\0" * 65536)
                 return response
             if request.path == "/text":
@@ -137,7 +138,7 @@ def loopback_is_public(monkeypatch):
     real = netguard.is_public_address
     allow = lambda a: str(a) == "127.0.0.1" or real(a)  # noqa: E731
     monkeypatch.setattr(netguard, "is_public_address", allow)  # the connect-time resolver
-    monkeypatch.setattr(acedata, "is_public_address", allow)  # the up-front check
+    monkeypatch.setattr(downloads, "is_public_address", allow)  # the up-front check
 
 
 @sqlite_only
@@ -180,6 +181,6 @@ def test_descriptions_parsing():
 
     text = "1️⃣ a fox --ar 1:1\n\n2️⃣ a cat, oil painting\n\n3️⃣ a boat\n\n4️⃣ a tram --v 6"
     task = SimpleNamespace(prompt=text, properties={})
-    assert acedata.descriptions_of(task) == ["a fox --ar 1:1", "a cat, oil painting", "a boat", "a tram --v 6"]
+    assert descriptions_of(task) == ["a fox --ar 1:1", "a cat, oil painting", "a boat", "a tram --v 6"]
     task = SimpleNamespace(prompt="", properties={"finalPrompt": "1. one\n2. two\n3. three\n4. four\n5. five"})
-    assert acedata.descriptions_of(task) == ["one", "two", "three", "four"]
+    assert descriptions_of(task) == ["one", "two", "three", "four"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mjgate.api import acedata
+from mjgate.dialects.acedata import routes as acedata_routes
 from tests.acedata.conftest import PNG_DATA_URI, Ace, app_with, make_ace
 from tests.factories import make_key, make_user
 from tests.fixtures.relay import Relay, add_simulator_channel, make_relay
@@ -102,7 +102,7 @@ async def test_unexpected_error_is_api_error_with_trace(ace, monkeypatch):
     async def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(acedata, "_retrieve_batch", broken)
+    monkeypatch.setattr(acedata_routes, "_retrieve_batch", broken)
     body = assert_error(await ace.call("/midjourney/tasks", {"action": "retrieve_batch"}), 500, "api_error")
     assert "boom" not in body["error"]["message"]
 

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from mjgate.api.acedata import TRANSFORMS
+from mjgate.dialects.acedata.actions import TRANSFORMS
 from mjgate.app import create_app
 from mjgate.billing.pricing import QUOTA_PER_USD
 from mjgate.config import Settings

@@ -23,7 +23,7 @@ async def test_final_image_is_copied_and_served_from_the_store(client, db, app, 
     relay = await make_relay(client, db)
     await add_simulator_channel(db, simulator_session)
     task = await relay.wait((await relay.post("/mj/submit/imagine", {"prompt": "keep me"}))["result"])
-    await app.state.tasks.image_copier.drain()
+    await app.state.image_copier.drain()
     first = await client.get(task["imageUrl"])
     assert first.status_code == 200 and first.headers["content-type"] == "image/png"
     simulator_session.restart()  # the upstream forgets the task and its image

@@ -136,11 +136,11 @@ async def _stored_key(db, mj_id: str) -> str:
 @sqlite_only
 async def test_final_image_is_copied_to_s3_and_served_from_there(client, db, app, simulator_session, bucket,
                                                                   s3_prefix):
-    assert isinstance(app.state.tasks.image_copier.store, S3ImageStore)
+    assert isinstance(app.state.image_copier.store, S3ImageStore)
     relay = await make_relay(client, db)
     await add_simulator_channel(db, simulator_session)
     task = await relay.wait((await relay.post("/mj/submit/imagine", {"prompt": "keep me in s3"}))["result"])
-    await app.state.tasks.image_copier.drain()
+    await app.state.image_copier.drain()
     key = await _stored_key(db, task["id"])
     assert key == f"{s3_prefix}{task['id'][-2:]}/{task['id']}.png"
     in_bucket = await bucket.get_bytes(key)
@@ -179,7 +179,7 @@ async def test_wrong_secret_copy_fails_and_upstream_stays_the_source(client, db,
     relay = await make_relay(client, db)
     await add_simulator_channel(db, simulator_session)
     task = await relay.wait((await relay.post("/mj/submit/imagine", {"prompt": "not stored"}))["result"])
-    await app.state.tasks.image_copier.drain()
+    await app.state.image_copier.drain()
     assert await _stored_key(db, task["id"]) == ""  # the PUT was refused (moto: SignatureDoesNotMatch)
     assert await bucket.get_bytes(f"{s3_prefix}{task['id'][-2:]}/{task['id']}.png") is None
     served = await client.get(task["imageUrl"])
@@ -193,7 +193,7 @@ async def test_object_gone_from_the_bucket_is_served_from_the_upstream(client, d
     relay = await make_relay(client, db)
     await add_simulator_channel(db, simulator_session)
     task = await relay.wait((await relay.post("/mj/submit/imagine", {"prompt": "deleted later"}))["result"])
-    await app.state.tasks.image_copier.drain()
+    await app.state.image_copier.drain()
     key = await _stored_key(db, task["id"])
     original = await bucket.get_bytes(key)
     url = bucket.object_url(key)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 
+import httpx
+
 import pytest
 from PIL import Image
 
@@ -386,3 +388,29 @@ async def test_list_by_condition_bad_bodies(client, db, simulator_session):
     for raw in (b"{bad", b'{"ids": "x"}', b'{"ids": [{"a": 1}]}'):
         resp = await client.post("/mj/task/list-by-condition", content=raw, headers=relay.headers)
         assert resp.status_code == 400 and resp.json()["code"] == 4
+
+
+@sqlite_only
+async def test_submits_are_rate_limited_per_key_but_reads_are_not(db, db_url, tmp_path, simulator_session):
+    from mjgate.app import create_app
+    from tests.fixtures.app import gateway_settings
+
+    application = create_app(gateway_settings(db_url, tmp_path, rate_limit_per_minute=2))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
+            relay = await make_relay(http, db)
+            await add_simulator_channel(db, simulator_session)
+            answers = [await http.post("/mj/submit/imagine", json={"prompt": f"a gull {i}"}, headers=relay.headers)
+                       for i in range(3)]
+            assert [a.status_code for a in answers] == [200, 200, 429]
+            assert answers[0].headers["x-ratelimit-limit"] == "2"
+            refused = answers[2].json()
+            assert refused["code"] == 4 and "per minute" in refused["description"]
+            assert 1 <= int(answers[2].headers["retry-after"]) <= 60
+            # Polling the accepted tasks is never limited.
+            for _ in range(5):
+                fetched = await http.get(f"/mj/task/{answers[0].json()['result']}/fetch", headers=relay.headers)
+                assert fetched.status_code == 200
+            assert len(upstream_calls(simulator_session, "/submit/imagine")) == 2
+            assert (await relay.balances())["used"] == 2 * IMAGINE_PRICE

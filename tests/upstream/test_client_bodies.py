@@ -1,4 +1,4 @@
-"""UpstreamClient reads whole answers, however the upstream's bytes arrive."""
+"""The midjourney-proxy upstream reads whole answers, however the upstream's bytes arrive."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from mjgate.upstream.client import MAX_UPSTREAM_BODY, UpstreamClient, UpstreamUnavailable
+from mjgate.models import Channel
+from mjgate.upstream.mjproxy import MAX_UPSTREAM_BODY, MidjourneyProxyUpstream
+from mjgate.upstream.port import UpstreamUnavailable
 
 
 async def _serve(handler):
@@ -21,6 +23,10 @@ async def _serve(handler):
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     return runner, f"http://127.0.0.1:{port}"
+
+
+def _channel(base_url: str) -> Channel:
+    return Channel(id=1, base_url=base_url, secret="s")
 
 
 def _dribbling(body: bytes, piece: int = 16_384, pause_s: float = 0.005):
@@ -45,7 +51,7 @@ async def test_list_by_condition_answer_arriving_in_pieces_is_read_whole():
     runner, base = await _serve(_dribbling(body))
     try:
         async with aiohttp.ClientSession() as http:
-            found = await UpstreamClient(http).list_by_condition(base, "s", [t["id"] for t in tasks])
+            found = await MidjourneyProxyUpstream(http).list(_channel(base), [t["id"] for t in tasks])
     finally:
         await runner.cleanup()
     assert [t["id"] for t in found] == [t["id"] for t in tasks]
@@ -57,6 +63,6 @@ async def test_an_answer_over_the_limit_is_refused_not_truncated():
     try:
         async with aiohttp.ClientSession() as http:
             with pytest.raises(UpstreamUnavailable, match="larger than"):
-                await UpstreamClient(http).list_by_condition(base, "s", ["1"])
+                await MidjourneyProxyUpstream(http).list(_channel(base), ["1"])
     finally:
         await runner.cleanup()

@@ -10,10 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.accounts.users import get_by_access_token
 from mjgate.auth import sessions
+from mjgate.auth.relay import authenticate
 from mjgate.config import Settings
 from mjgate.db import Database
-from mjgate.errors import Forbidden, Unauthorized
+from mjgate.errors import Forbidden, RateLimited, Unauthorized
 from mjgate.models import User
+from mjgate.ratelimit import retry_after_header
+from mjgate.tasks.submission import Caller
 
 
 def get_db(request: Request) -> Database:
@@ -100,3 +103,27 @@ def public_base_url(request: Request) -> str:
     """Absolute base for URLs handed to clients: MJGATE_PUBLIC_URL, else the request's own."""
     configured = request.app.state.settings.public_url
     return (configured or str(request.base_url)).rstrip("/")
+
+
+async def relay_caller(request: Request) -> Caller:
+    """The caller of a relay request (an API key). No session is held into the endpoint: a submit
+    opens write sessions later, and holding a pooled connection across them would starve the pool."""
+    return await authenticate(request)
+
+
+async def limited_relay_caller(request: Request) -> Caller:
+    """relay_caller, counted against the key's request rate (MJGATE_RATE_LIMIT_PER_MINUTE)."""
+    caller = await authenticate(request)
+    bucket = f"key:{caller.key.id}" if caller.key is not None else f"user:{caller.user.id}"
+    decision = await request.app.state.rate_limiter.hit(bucket)
+    request.state.rate_limit = decision
+    if not decision.allowed:
+        error = RateLimited(f"too many requests: this key may send {decision.limit} per minute; "
+                            f"retry in {retry_after_header(decision)} s")
+        error.retry_after = retry_after_header(decision)
+        raise error
+    return caller
+
+
+RelayCaller = Annotated[Caller, Depends(relay_caller)]
+LimitedRelayCaller = Annotated[Caller, Depends(limited_relay_caller)]

@@ -13,10 +13,12 @@ import json
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from mjgate.api.deps import CurrentUser
-from mjgate.auth.relay import authenticate
+from mjgate.api.deps import CurrentUser, RelayCaller
+from mjgate.api.routing import dialect_route
+from mjgate.dialects import mjproxy, newapi
 
-router = APIRouter(tags=["live events"])
+router = APIRouter(tags=["live events"], route_class=dialect_route(newapi.render_error))
+relay_router = APIRouter(tags=["live events"], route_class=dialect_route(mjproxy.render_error))
 
 HEARTBEAT_S = 15.0
 
@@ -49,7 +51,6 @@ async def dashboard_events(request: Request, user: CurrentUser):
     return _stream(request, None if everyone else user.id)
 
 
-@router.get("/mj/task/events", summary="Live task changes of the key's owner (SSE)")
-async def relay_events(request: Request):
-    caller = await authenticate(request)
+@relay_router.get("/mj/task/events", summary="Live task changes of the key's owner (SSE)")
+async def relay_events(request: Request, caller: RelayCaller):
     return _stream(request, caller.user.id)

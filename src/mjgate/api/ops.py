@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 router = APIRouter(tags=["operations"])
 
@@ -18,8 +17,7 @@ async def healthz() -> dict:
 @router.get("/readyz")
 async def readyz(request: Request):
     try:
-        async with request.app.state.db.read() as session:
-            await session.execute(text("SELECT 1"))
+        await request.app.state.db.ping()
     except Exception as exc:  # readiness reports the failure instead of raising it
         return JSONResponse({"status": "unavailable", "database": str(exc)[:200]}, status_code=503)
     return {"status": "ok", "database": request.app.state.db.dialect}

@@ -13,7 +13,7 @@ from mjgate.auth.credentials import API_KEY_PREFIX
 from mjgate.clock import now_ms
 from mjgate.errors import Forbidden, Unauthorized
 from mjgate.models import User
-from mjgate.tasks.service import Caller
+from mjgate.tasks.submission import Caller
 
 # midjourney-proxy clients put this placeholder in Authorization and the real key in mj-api-secret.
 PLACEHOLDER = "midjourney-proxy"

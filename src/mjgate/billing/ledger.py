@@ -44,16 +44,15 @@ async def reserve(session: AsyncSession, user_id: int, key: ApiKey | None, price
     Called in the transaction that inserts the task; the ledger row is written by
     record_charge once the task has its id.
     """
-    if price <= 0:
-        return
+    # The same statement counts the request, so a free task (price 0) is counted too.
     taken = await session.execute(
         update(User)
         .where(User.id == user_id, User.quota >= price)
-        .values(quota=User.quota - price, used_quota=User.used_quota + price)
+        .values(quota=User.quota - price, used_quota=User.used_quota + price, request_count=User.request_count + 1)
     )
     if taken.rowcount != 1:
         raise QuotaExhausted("insufficient quota: the user's balance does not cover this task")
-    if key is not None:
+    if key is not None and price > 0:
         query = update(ApiKey).where(ApiKey.id == key.id).values(used_quota=ApiKey.used_quota + price)
         if not key.unlimited:
             query = query.where(ApiKey.remain_quota >= price).values(remain_quota=ApiKey.remain_quota - price)

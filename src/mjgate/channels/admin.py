@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mjgate.channels import repository
 from mjgate.clock import now_ms
 from mjgate.errors import BadRequest, NotFound
 from mjgate.models import Channel
 from mjgate.models.channel import CHANNEL_STATUSES, MODES
+from mjgate.reference import stale_after_commit
 
 EDITABLE = ("name", "base_url", "secret", "priority", "weight", "groups", "modes", "actions", "image_hosts")
 
@@ -64,13 +65,12 @@ async def create_channel(session: AsyncSession, name: str, base_url: str, secret
     )
     for key, value in fields.items():
         setattr(channel, key, value)
-    session.add(channel)
-    await session.flush()
-    return channel
+    stale_after_commit(session)
+    return await repository.add(session, channel)
 
 
 async def require_channel(session: AsyncSession, channel_id: int) -> Channel:
-    channel = await session.get(Channel, channel_id)
+    channel = await repository.get(session, channel_id)
     if channel is None:
         raise NotFound(f"no channel with id {channel_id}")
     return channel
@@ -88,11 +88,12 @@ async def update_channel(session: AsyncSession, channel_id: int, changes: dict) 
     if changes.get("status") == "enabled":
         channel.consecutive_failures = 0
     channel.updated_at = now_ms()
+    stale_after_commit(session)
     return channel
 
 
 async def list_channels(session: AsyncSession) -> list[Channel]:
-    return list(await session.scalars(select(Channel).order_by(Channel.priority.desc(), Channel.id)))
+    return await repository.all_channels(session)
 
 
 def public_channel(channel: Channel) -> dict:

@@ -1,4 +1,4 @@
-"""Channel health: counters moved in SQL after each upstream answer, and the on-demand test call."""
+"""Channel health: upstream answers counted per channel, and the on-demand test call."""
 
 from __future__ import annotations
 
@@ -6,43 +6,34 @@ import asyncio
 import time
 
 import structlog
-from sqlalchemy import update
 
+from mjgate.channels import repository
 from mjgate.channels.admin import public_channel, require_channel
 from mjgate.clock import now_ms
 from mjgate.db import Database
-from mjgate.models import Channel
-from mjgate.upstream.client import UpstreamClient, UpstreamUnavailable
+from mjgate.upstream.port import Upstream, UpstreamUnavailable
 
 log = structlog.get_logger(__name__)
 
 
-def health_update(channel_id: int, *, ok: bool, error: str = ""):
-    """The UPDATE recording one answer (counters are incremented in SQL, never read first)."""
-    now = now_ms()
-    values = (
-        dict(success_count=Channel.success_count + 1, consecutive_failures=0, last_ok_at=now)
-        if ok
-        else dict(failure_count=Channel.failure_count + 1, consecutive_failures=Channel.consecutive_failures + 1,
-                  last_error_at=now, last_error=error[:1000])
-    )
-    return update(Channel).where(Channel.id == channel_id).values(**values)
-
-
-async def test_channel(db: Database, upstream: UpstreamClient, channel_id: int) -> dict:
-    """Call the channel now with the cheapest authenticated request every midjourney-proxy has
-    (list-by-condition of no ids), record the outcome in its health, and report it."""
+async def test_channel(db: Database, upstream: Upstream, channel_id: int) -> dict:
+    """Call the channel now with its cheapest authenticated request, record the outcome in its
+    health, and report it."""
     async with db.read() as session:
         channel = await require_channel(session, channel_id)
     started = time.monotonic()
     error = ""
     try:
-        await upstream.list_by_condition(channel.base_url, channel.secret, [])
+        await upstream.probe(channel)
     except UpstreamUnavailable as exc:
         error = str(exc) or "unavailable"
     latency_ms = round((time.monotonic() - started) * 1000)
+    now = now_ms()
     async with db.write() as session:
-        await session.execute(health_update(channel_id, ok=not error, error=f"test: {error}"))
+        await repository.add_health(session, channel_id, ok=0 if error else 1, failed=1 if error else 0,
+                                    streak=1 if error else 0, streak_continues=bool(error),
+                                    last_ok_at=None if error else now, last_error_at=now if error else None,
+                                    last_error=f"test: {error}")
     async with db.read() as session:
         fresh = await require_channel(session, channel_id)
     return {"ok": not error, "latency_ms": latency_ms, "error": error, "channel": public_channel(fresh)}
@@ -80,15 +71,9 @@ class HealthRecorder:
             return
         async with self.db.write() as session:
             for channel_id, e in sorted(pending.items()):
-                values: dict = {"success_count": Channel.success_count + e["ok"],
-                                "failure_count": Channel.failure_count + e["failed"],
-                                "consecutive_failures": e["streak"] if e["any_ok"]
-                                else Channel.consecutive_failures + e["streak"]}
-                if e["last_ok_at"]:
-                    values["last_ok_at"] = e["last_ok_at"]
-                if e["last_error_at"]:
-                    values.update(last_error_at=e["last_error_at"], last_error=e["last_error"])
-                await session.execute(update(Channel).where(Channel.id == channel_id).values(**values))
+                await repository.add_health(session, channel_id, ok=e["ok"], failed=e["failed"], streak=e["streak"],
+                                            streak_continues=not e["any_ok"], last_ok_at=e["last_ok_at"],
+                                            last_error_at=e["last_error_at"], last_error=e["last_error"])
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

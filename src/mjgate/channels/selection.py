@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import random
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from mjgate.models import Channel
 
 
@@ -33,8 +30,3 @@ def failover_order(channels: list[Channel], rng: random.Random | None = None) ->
         return (channel.priority, draw)
 
     return sorted(channels, key=key, reverse=True)
-
-
-async def candidates(session: AsyncSession, group: str, mode: str, action: str) -> list[Channel]:
-    rows = await session.scalars(select(Channel).where(Channel.status == "enabled"))
-    return failover_order([c for c in rows if eligible(c, group, mode, action)])

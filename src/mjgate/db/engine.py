@@ -17,6 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from mjgate.db.unit_of_work import UOW_KEY, CommitHooks, UnitOfWork
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_WRITER_WAIT_S = 60
 
@@ -71,6 +73,7 @@ class Database:
                 kwargs.update(pool_recycle=1800, isolation_level="READ COMMITTED")
             self.write_engine = create_async_engine(self.url, **kwargs)
             self.read_engine = self.write_engine
+        self.hooks = CommitHooks()  # set by the resources that own this database
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -107,14 +110,23 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction: committed when the block ends, rolled back on error."""
-        async with self._writer() as session, session.begin():
-            yield session
+        """A write transaction: committed when the block ends, rolled back on error; its unit of
+        work announces what it changed after the commit."""
+        async with self._writer() as session:
+            uow = session.info[UOW_KEY] = UnitOfWork(session, self.hooks)
+            async with session.begin():
+                yield session
+        await uow.committed()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._reader() as session:
             yield session
+
+    async def ping(self) -> None:
+        """One round trip to the database (readiness); raises if it cannot answer."""
+        async with self.read_engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
         await self.write_engine.dispose()

@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 import structlog
-from sqlalchemy import update
 from starlette.responses import FileResponse, Response
 
 from mjgate.db import Database
 from mjgate.images.proxy import check_source
-from mjgate.models import Channel, Task
+from mjgate.channels import repository as channels
+from mjgate.models import Task
+from mjgate.tasks import repository as tasks
 
 if TYPE_CHECKING:
     from mjgate.config import Settings
@@ -135,8 +136,8 @@ class ImageCopier:
     async def copy(self, task_id: int) -> str | None:
         async with self._semaphore:
             async with self.db.read() as session:
-                task = await session.get(Task, task_id)
-                channel = await session.get(Channel, task.channel_id) if task and task.channel_id else None
+                task = await tasks.get(session, task_id)
+                channel = await channels.get(session, task.channel_id) if task and task.channel_id else None
             if task is None or task.stored_image or not task.image_url:
                 return None
             try:
@@ -151,7 +152,7 @@ class ImageCopier:
                 return None
             async with self.db.write() as session:
                 # Bookkeeping only: the task's state does not change.
-                await session.execute(update(Task).where(Task.id == task_id).values(stored_image=key))
+                await tasks.set_stored_image(session, task_id, key)
             return key
 
     async def drain(self, timeout_s: float = 10) -> None:

@@ -25,8 +25,9 @@ from mjgate.db import Database
 from mjgate.models import Channel, Task
 from mjgate.poller import repository
 from mjgate.tasks.service import TaskService
+from mjgate.tasks import transitions
 from mjgate.tasks.transitions import SUBMIT_GRACE_MS
-from mjgate.upstream.client import UpstreamUnavailable
+from mjgate.upstream.port import UpstreamUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -82,9 +83,9 @@ class Poller:
             claimed = await repository.claim_due_tasks(
                 session, self.owner, now, self.config.lease_ms, self.config.batch_size, self.db.supports_skip_locked
             )
-            channels = {c.id: c for c in await repository.channels_by_id(session, {t.channel_id for t in claimed})}
         if not claimed:
             return 0
+        channels = (await self.service.reference.current()).channels
         metrics.POLLER_BATCH.observe(len(claimed))
         metrics.POLLER_LAG.observe(max(0, now - min(t.next_poll_at or now for t in claimed)) / 1000)
         to_ask: dict[int, list[Task]] = defaultdict(list)
@@ -121,27 +122,15 @@ class Poller:
         return None
 
     async def _settle(self, items: list[tuple[Task, str]]) -> None:
-        changes = []
         async with self.db.write() as session:
             for task, reason in items:
-                changes.append(await self.service.fail(session, task, reason, lease_owner=self.owner))
-        await self._announce(changes)
-
-    async def _announce(self, changes) -> None:
-        """After commit: count finished tasks and tell listeners about every change."""
-        for change in changes:
-            if change.changed:
-                if change.task.terminal:
-                    metrics.TASKS_FINISHED.labels(status=change.task.status).inc()
-                await self.service.changed(change.task)
+                await transitions.fail(session, task, reason, lease_owner=self.owner)
 
     async def _poll_chunk(self, channel: Channel, tasks: list[Task], semaphore: asyncio.Semaphore) -> None:
         async with semaphore:
             started = time.monotonic()
             try:
-                found = await self.service.upstream.list_by_condition(
-                    channel.base_url, channel.secret, [t.upstream_id for t in tasks], poller=self.owner
-                )
+                found = await self.service.upstream.list(channel, [t.upstream_id for t in tasks], poller=self.owner)
             except UpstreamUnavailable as exc:
                 metrics.POLLER_ERRORS.labels(channel=str(channel.id), kind="upstream").inc()
                 log.warning("poll failed", channel=channel.id, tasks=len(tasks), error=str(exc))
@@ -151,26 +140,21 @@ class Poller:
                 return
             finally:
                 metrics.POLLER_CALL_SECONDS.labels(channel=str(channel.id)).observe(time.monotonic() - started)
-        by_upstream = {str(item.get("id")): item for item in found}
-        changes = []
+        by_upstream = {snap["id"]: snap for snap in found}
         async with self.db.write() as session:
             for task in tasks:
                 snap = by_upstream.get(task.upstream_id)
                 try:
                     if snap is not None:
-                        change = await self.service.apply_snapshot(session, task, snap, lease_owner=self.owner)
+                        await transitions.apply_snapshot(session, task, snap, lease_owner=self.owner)
                     elif task.upstream_missing + 1 >= LOST_AFTER_MISSES:
                         reason = f"the upstream no longer knows this task ({task.upstream_missing + 1} polls without it)"
-                        change = await self.service.fail(session, task, reason, lease_owner=self.owner)
+                        await transitions.fail(session, task, reason, lease_owner=self.owner)
                     else:
                         await repository.mark_missing(session, task, self.owner, now_ms() + self.config.missing_retry_ms)
-                        continue
                 except Exception:  # one malformed task must not lose the whole chunk
                     log.exception("could not apply upstream task", task=task.mj_id)
                     metrics.POLLER_ERRORS.labels(channel=str(channel.id), kind="apply").inc()
-                    continue
-                changes.append(change)
-        await self._announce(changes)
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout_s: float) -> None:

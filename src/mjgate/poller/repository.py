@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mjgate.models import Channel, Task, WebhookDelivery
+from mjgate.models import Task, WebhookDelivery
 
 
 def _free(model, now: int):
@@ -106,8 +106,6 @@ async def claim_due_webhooks(session: AsyncSession, owner: str, now: int, lease_
     return list(rows)
 
 
-async def channels_by_id(session: AsyncSession, ids: set) -> list[Channel]:
-    ids = {i for i in ids if i is not None}
-    if not ids:
-        return []
-    return list(await session.scalars(select(Channel).where(Channel.id.in_(ids))))
+async def add_delivery(session: AsyncSession, *, task_id: int, url: str, payload: dict, created_at: int) -> None:
+    session.add(WebhookDelivery(task_id=task_id, url=url, payload=payload, status="pending", attempts=0,
+                                next_attempt_at=created_at, last_error="", created_at=created_at))

@@ -22,44 +22,73 @@ FOLLOW_UP_ACTIONS = frozenset({
 
 @dataclass(frozen=True)
 class ButtonAction:
+    """What a button does: the task action it creates, on which image of a grid (index), and
+    the button's own kind as its customId names it (e.g. "upsample_v6_2x_subtle", "pan_left",
+    "outpaint" with scale 50 or 75, "custom_zoom", "inpaint")."""
+
     action: str
     index: int | None = None
+    kind: str = ""
+    scale: int | None = None
 
 
 _JOB = re.compile(r"^MJ::JOB::(?P<kind>[a-z0-9_]+)::(?P<index>\d+)::(?P<hash>[^:]+)(?:::SOLO)?$")
 _OUTPAINT = re.compile(r"^MJ::Outpaint::(?P<scale>\d+)::(?P<index>\d+)::(?P<hash>[^:]+)(?:::SOLO)?$")
 _CUSTOM_ZOOM = re.compile(r"^MJ::CustomZoom::(?P<hash>[^:]+)$")
 _INPAINT = re.compile(r"^MJ::Inpaint::(?P<index>\d+)::(?P<hash>[^:]+)(?:::SOLO)?$")
+# Job kinds by the action they create (upsample_* covers v5's 2x/4x and v6's subtle/creative).
+_JOB_ACTIONS = {"variation": "VARIATION", "low_variation": "LOW_VARIATION", "high_variation": "HIGH_VARIATION",
+                "pan_left": "PAN", "pan_right": "PAN", "pan_up": "PAN", "pan_down": "PAN",
+                "animate_high": "VIDEO", "animate_low": "VIDEO"}
 
 
-def parse_custom_id(custom_id: str) -> ButtonAction:
+def _job_action(kind: str) -> str | None:
+    if kind == "upsample" or kind.startswith("upsample_"):
+        return "UPSCALE"
+    if kind == "reroll":
+        return "REROLL"
+    return _JOB_ACTIONS.get(kind)
+
+
+def try_parse_custom_id(custom_id: object) -> ButtonAction | None:
+    """The button a customId names, or None if it is not one this gateway can run."""
+    if not isinstance(custom_id, str):
+        return None
+    custom_id = custom_id.strip()
+    if m := _JOB.match(custom_id):
+        kind = m["kind"]
+        action = _job_action(kind)
+        if action is None:
+            return None
+        return ButtonAction(action, None if action == "REROLL" else int(m["index"]), kind)
+    if m := _OUTPAINT.match(custom_id):
+        return ButtonAction("ZOOM", int(m["index"]), "outpaint", int(m["scale"]))
+    if _CUSTOM_ZOOM.match(custom_id):
+        return ButtonAction("CUSTOM_ZOOM", None, "custom_zoom")
+    if m := _INPAINT.match(custom_id):
+        return ButtonAction("INPAINT", int(m["index"]), "inpaint")
+    return None
+
+
+def parse_custom_id(custom_id: object) -> ButtonAction:
     """Map a button's customId to the action it runs; anything unknown is a validation error."""
     if not isinstance(custom_id, str) or not custom_id.strip():
         raise BadRequest("customId is required")
-    custom_id = custom_id.strip()
-    if m := _JOB.match(custom_id):
-        kind, index = m["kind"], int(m["index"])
-        if kind == "upsample" or kind.startswith("upsample_"):
-            return ButtonAction("UPSCALE", index)
-        if kind == "variation":
-            return ButtonAction("VARIATION", index)
-        if kind == "reroll":
-            return ButtonAction("REROLL", None)
-        if kind == "low_variation":
-            return ButtonAction("LOW_VARIATION", index)
-        if kind == "high_variation":
-            return ButtonAction("HIGH_VARIATION", index)
-        if kind in ("pan_left", "pan_right", "pan_up", "pan_down"):
-            return ButtonAction("PAN", index)
-        if kind in ("animate_high", "animate_low"):
-            return ButtonAction("VIDEO", index)
-    elif m := _OUTPAINT.match(custom_id):
-        return ButtonAction("ZOOM", int(m["index"]))
-    elif _CUSTOM_ZOOM.match(custom_id):
-        return ButtonAction("CUSTOM_ZOOM", None)
-    elif m := _INPAINT.match(custom_id):
-        return ButtonAction("INPAINT", int(m["index"]))
-    raise BadRequest(f"unknown customId {custom_id[:120]!r}: not a Midjourney button this gateway can run")
+    parsed = try_parse_custom_id(custom_id)
+    if parsed is None:
+        raise BadRequest(f"unknown customId {custom_id.strip()[:120]!r}: not a Midjourney button this gateway can run")
+    return parsed
+
+
+def buttons_of(task) -> list[tuple[str, ButtonAction]]:
+    """A task's buttons that this gateway can run, as (customId, what it does), in their order."""
+    found = []
+    for button in task.buttons or []:
+        custom_id = button.get("customId") if isinstance(button, dict) else None
+        parsed = try_parse_custom_id(custom_id)
+        if parsed is not None:
+            found.append((custom_id, parsed))
+    return found
 
 
 _CHANGE_ACTIONS = {"UPSCALE", "VARIATION", "REROLL"}

@@ -10,8 +10,7 @@ from mjgate.clock import now_ms
 from mjgate.db import Database
 from mjgate.errors import BadRequest, NotFound
 from mjgate.models import AuditEntry, Task
-from mjgate.tasks import repository
-from mjgate.tasks.service import TaskService
+from mjgate.tasks import repository, transitions
 
 
 def _audit(session, actor_id: int, action: str, task: Task, **detail) -> None:
@@ -39,16 +38,15 @@ async def refund(db: Database, actor_id: int, mj_id: str, reason: str) -> dict:
     return {"mj_id": mj_id, "refunded": task.quota}
 
 
-async def force_fail(db: Database, service: TaskService, actor_id: int, mj_id: str, reason: str) -> dict:
+async def force_fail(db: Database, actor_id: int, mj_id: str, reason: str) -> dict:
     async with db.write() as session:
         task = await _task(session, mj_id)
         if task.terminal:
             raise BadRequest(f"task {mj_id} is already {task.status}")
-        change = await service.fail(session, task, f"failed by an administrator: {reason}"[:2000])
+        change = await transitions.fail(session, task, f"failed by an administrator: {reason}"[:2000])
         if not change.changed:
             raise BadRequest(f"task {mj_id} changed meanwhile; try again")
         _audit(session, actor_id, "force_fail", task, reason=reason, refunded=change.refunded)
-    await service.changed(change.task)
     return {"mj_id": mj_id, "status": "FAILURE", "refunded": change.refunded}
 
 

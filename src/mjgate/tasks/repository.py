@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.models import Task
+from mjgate.models.task import TERMINAL_STATUSES
+
+# Columns a new task starts with unless the caller says otherwise.
+_NEW_TASK = dict(status="NOT_START", progress="0%", description="", image_url="", video_url="", video_urls=[],
+                 buttons=[], fail_reason="", upstream_missing=0, poll_attempts=0, stored_image="")
 
 
 @dataclass(frozen=True)
@@ -86,3 +91,58 @@ async def get_many_by_trace_ids(session: AsyncSession, trace_ids: list[str], use
         return []
     query = select(Task).where(Task.trace_id.in_(trace_ids), Task.user_id == user_id)
     return list(await session.scalars(query))
+
+
+async def get(session: AsyncSession, task_id: int) -> Task | None:
+    return await session.get(Task, task_id)
+
+
+async def insert(session: AsyncSession, **fields) -> Task:
+    now = fields["submit_time"]
+    task = Task(**{**_NEW_TASK, "created_at": now, "updated_at": now, **fields})
+    session.add(task)
+    await session.flush()
+    return task
+
+
+def _write(task: Task, values: dict) -> None:
+    for key, value in values.items():
+        setattr(task, key, value)
+
+
+async def record_submitted(session: AsyncSession, task: Task, values: dict) -> None:
+    """The upstream's answer to the submit of a task that has none yet."""
+    await session.execute(update(Task).where(Task.id == task.id).values(**values))
+    _write(task, values)
+
+
+async def record_refused(session: AsyncSession, task: Task, values: dict) -> None:
+    """A submit refused before any upstream took it (the first answer wins: `code` is written once)."""
+    await session.execute(update(Task).where(Task.id == task.id, Task.code.is_(None)).values(**values))
+    _write(task, values)
+
+
+async def compare_and_set(session: AsyncSession, task: Task, values: dict, *, lease_owner: str | None = None) -> bool:
+    """Write `values` if the row is still as it was read (same updated_at, not terminal, the lease held)."""
+    query = (update(Task)
+             .where(Task.id == task.id, Task.updated_at == task.updated_at, Task.status.not_in(TERMINAL_STATUSES))
+             .values(**values))
+    if lease_owner is not None:
+        query = query.where(Task.lease_owner == lease_owner)
+    return (await session.execute(query)).rowcount == 1
+
+
+async def adopt(session: AsyncSession, task: Task, upstream_id: str) -> bool:
+    """Give a task whose submit answer was lost the upstream id its channel reports."""
+    result = await session.execute(update(Task).where(Task.id == task.id, Task.upstream_id.is_(None),
+                                                      Task.channel_id == task.channel_id)
+                                   .values(upstream_id=upstream_id))
+    if result.rowcount != 1:
+        return False
+    task.upstream_id = upstream_id
+    return True
+
+
+async def set_stored_image(session: AsyncSession, task_id: int, key: str) -> None:
+    """Bookkeeping only: where the gateway keeps its copy; the task's state does not change."""
+    await session.execute(update(Task).where(Task.id == task_id).values(stored_image=key))

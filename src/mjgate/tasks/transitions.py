@@ -1,40 +1,39 @@
-"""The one place a task changes state from upstream news (poller, upstream callback, fetch on demand).
+"""The one place a task changes state (poller, upstream callback, fetch on demand, submit outcomes, admin acts).
 
 Every write is a compare-and-set on the row as it was read (its `updated_at`, and the poller's
 lease when one is given), and never touches a terminal task, so concurrent writers cannot move a
 task backwards or refund it twice. A FAILURE refunds the task's charge in the same transaction.
+Each change is recorded in the transaction's unit of work, which stages the client's webhook for
+a visible change and announces the task after the commit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.billing.ledger import give_back
 from mjgate.clock import now_ms
+from mjgate.db.unit_of_work import unit_of
 from mjgate.models import Task
-from mjgate.models.task import STATUSES, TERMINAL_STATUSES
+from mjgate.models.task import TERMINAL_STATUSES
+from mjgate.tasks import repository
 
 POLL_FAST_MS = 2_000  # soon after submission and while progress moves
 POLL_MAX_MS = 60_000  # a quiet task is still looked at every minute
+POLL_BACKOFF_STEPS = 6  # 2 s doubling six times reaches the minute
 SUBMIT_GRACE_MS = 120_000  # a task never handed upstream (a crash mid-submit) is settled after this
+# What a client sees of a task: a change to any of these is worth a webhook; properties alone are not.
+VISIBLE_FIELDS = ("status", "progress", "image_url", "video_url", "video_urls", "buttons", "fail_reason")
+# Properties the gateway owns: an upstream's own values (its ids) never replace them.
+GATEWAY_PROPERTIES = ("parentId",)
 
 
 def next_poll_delay_ms(changed: bool, attempts_without_change: int) -> int:
     if changed:
         return POLL_FAST_MS
-    return min(POLL_MAX_MS, POLL_FAST_MS * 2 ** min(attempts_without_change, 6))
-
-
-def _text(value, limit: int = 65_535) -> str:
-    return str(value)[:limit] if value is not None else ""
-
-
-def _progress(value) -> str:
-    text = _text(value, 8).strip()
-    return text
+    return min(POLL_MAX_MS, POLL_FAST_MS * 2 ** min(attempts_without_change, POLL_BACKOFF_STEPS))
 
 
 @dataclass
@@ -45,30 +44,19 @@ class Change:
 
 
 def snapshot_values(task: Task, snap: dict, now: int) -> dict:
-    """The task columns an upstream task JSON implies (unknown or missing fields keep the old value)."""
-    values: dict = {}
-    status = snap.get("status")
-    if status in STATUSES:
-        values["status"] = status
-    if "progress" in snap:
-        values["progress"] = _progress(snap.get("progress"))
-    for column, key in (("image_url", "imageUrl"), ("video_url", "videoUrl"), ("prompt_en", "promptEn"),
-                        ("description", "description"), ("fail_reason", "failReason")):
-        if key in snap and snap[key] is not None:
-            values[column] = _text(snap[key])
-    if isinstance(snap.get("videoUrls"), list):
-        values["video_urls"] = [v.get("url") if isinstance(v, dict) else str(v) for v in snap["videoUrls"]]
-    if isinstance(snap.get("buttons"), list):
-        values["buttons"] = [b for b in snap["buttons"] if isinstance(b, dict) and b.get("customId")]
-    if isinstance(snap.get("properties"), dict):
-        values["properties"] = {**(task.properties or {}), **snap["properties"]}
+    """The task columns an upstream snapshot implies (fields it does not mention keep their value)."""
+    values = {k: snap[k] for k in ("status", "progress", "image_url", "video_url", "video_urls", "prompt_en",
+                                   "description", "fail_reason", "buttons") if k in snap}
+    if "properties" in snap:
+        values["properties"] = {**(task.properties or {}),
+                                **{k: v for k, v in snap["properties"].items() if k not in GATEWAY_PROPERTIES}}
     if task.action == "DESCRIBE" and snap.get("prompt") and values.get("status") == "SUCCESS":
-        values["prompt"] = _text(snap["prompt"])  # the four descriptions are the result
+        values["prompt"] = snap["prompt"]  # the four descriptions are the result
     new_status = values.get("status", task.status)
     if new_status in ("IN_PROGRESS", "SUCCESS", "FAILURE") and not task.start_time:
-        values["start_time"] = _ms(snap.get("startTime")) or now
+        values["start_time"] = snap.get("start_time") or now
     if new_status in TERMINAL_STATUSES:
-        values["finish_time"] = _ms(snap.get("finishTime")) or now
+        values["finish_time"] = snap.get("finish_time") or now
         if new_status == "SUCCESS":
             values["progress"] = "100%"
         if new_status == "FAILURE" and not values.get("fail_reason", task.fail_reason):
@@ -76,12 +64,8 @@ def snapshot_values(task: Task, snap: dict, now: int) -> dict:
     return values
 
 
-def _ms(value) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
+def visible_change(task: Task, values: dict) -> bool:
+    return any(k in values and getattr(task, k) != values[k] for k in VISIBLE_FIELDS)
 
 
 async def apply_values(
@@ -92,6 +76,7 @@ async def apply_values(
         return Change(task, False)
     now = now_ms()
     changed = any(getattr(task, k) != v for k, v in values.items())
+    visible = visible_change(task, values)
     terminal = values.get("status") in TERMINAL_STATUSES
     attempts = 0 if changed else task.poll_attempts + 1
     values = {
@@ -103,20 +88,15 @@ async def apply_values(
     }
     if terminal:
         values.update(lease_owner=None, lease_until=None)
-    query = (
-        update(Task)
-        .where(Task.id == task.id, Task.updated_at == task.updated_at, Task.status.not_in(TERMINAL_STATUSES))
-        .values(**values)
-    )
-    if lease_owner is not None:
-        query = query.where(Task.lease_owner == lease_owner)
-    if (await session.execute(query)).rowcount != 1:
+    if not await repository.compare_and_set(session, task, values, lease_owner=lease_owner):
         return Change(task, False)
     for key, value in values.items():
         setattr(task, key, value)
     refunded = False
     if values.get("status") == "FAILURE":
         refunded = await give_back(session, task, kind="refund", memo=refund_memo or task.fail_reason[:500])
+    if changed:
+        await unit_of(session).changed(task, visible=visible)
     return Change(task, changed, refunded)
 
 

@@ -1,7 +1,7 @@
 """The web console: static HTML, CSS and plain JavaScript modules served by the gateway itself.
 
 No build step: the browser loads the ES modules under /assets/js as they are in the package.
-`/` serves the single page; the console's API lives in mjgate.api.console and mjgate.api.admin.
+`/` serves the single page; the console's API lives in mjgate.dialects.console and mjgate.dialects.admin.
 """
 
 from __future__ import annotations

@@ -9,12 +9,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from mjgate.api.admin import Admin
-from mjgate.api.console import csrf_guard, ok
+from mjgate.api.routing import dialect_route
+from mjgate.dialects.admin.routes import Admin
+from mjgate.dialects.console.csrf import csrf_guard, ok
+from mjgate.dialects.newapi.render import error_reply
 from mjgate.models import AuditEntry
 from mjgate.tasks import admin as task_admin
 
-router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(csrf_guard)])
+router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(csrf_guard)],
+                   route_class=dialect_route(error_reply))
 
 
 class Reason(BaseModel):
@@ -30,7 +33,7 @@ async def refund_task(mj_id: str, request: Request, admin: Admin, body: Reason):
 @router.post("/tasks/{mj_id}/fail", summary="Fail an unfinished task now (and refund it)")
 async def fail_task(mj_id: str, request: Request, admin: Admin, body: Reason):
     state = request.app.state
-    return ok(await task_admin.force_fail(state.db, state.tasks, admin.id, mj_id, body.reason or "by hand"))
+    return ok(await task_admin.force_fail(state.db, admin.id, mj_id, body.reason or "by hand"))
 
 
 @router.post("/tasks/{mj_id}/repoll", summary="Poll an unfinished task again now")

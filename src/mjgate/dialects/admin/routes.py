@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mjgate.accounts import keys as key_service
 from mjgate.accounts import users as user_service
-from mjgate.api.console import console_user, csrf_guard, ok
+from mjgate.api.routing import dialect_route
+from mjgate.dialects.console.csrf import console_user, csrf_guard, ok
+from mjgate.dialects.newapi.render import error_reply
 from mjgate.billing import ledger, pricing
 from mjgate.channels import admin as channel_service
 from mjgate.channels import health as channel_health
@@ -25,7 +27,8 @@ from mjgate.models.ledger import LEDGER_KINDS
 from mjgate.models.user import ROLES
 from mjgate.tasks.actions import ACTIONS
 
-router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(csrf_guard)])
+router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(csrf_guard)],
+                   route_class=dialect_route(error_reply))
 
 MAX_PAGE_SIZE = 100
 MAX_QUOTA = 10**15  # far beyond any real balance, well inside a BIGINT
@@ -303,7 +306,7 @@ async def enable_channel(request: Request, admin: Admin, channel_id: Id):
 @router.post("/channels/{channel_id}/test", summary="Call the channel now (list-by-condition) and record its health")
 async def test_channel(request: Request, admin: Admin, channel_id: Id):
     state = request.app.state
-    return ok(await channel_health.test_channel(state.db, state.tasks.upstream, channel_id))
+    return ok(await channel_health.test_channel(state.db, state.upstream, channel_id))
 
 
 # ------------------------------------------------------------------ prices

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request
 
-from mjgate.api.deps import AdminUser, CurrentUser, ReadSession, public_base_url
+from mjgate.api.deps import AdminUser, CurrentUser, ReadSession
+from mjgate.api.routing import dialect_route
+from mjgate.dialects.newapi.render import error_reply, task_item
 from mjgate.errors import BadRequest
-from mjgate.models import Task
 from mjgate.tasks.repository import TaskFilter, list_tasks
-from mjgate.tasks.views import image_url_for, ms_to_s
 
-router = APIRouter(tags=["management (new-api)"])
+router = APIRouter(tags=["management (new-api)"], route_class=dialect_route(error_reply))
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -67,38 +65,6 @@ def _filter(request: Request, *, user_id: int | None, allow_channel: bool) -> Ta
     return TaskFilter(user_id=user_id, channel_id=channel_id, mj_id=mj_id, start_ms=start_ms, end_ms=end_ms)
 
 
-def _item(task: Task, request: Request, *, admin: bool) -> dict:
-    state = request.app.state
-    item = {
-        "id": task.id,
-        "mj_id": task.mj_id,
-        "action": task.action,
-        "prompt": task.prompt,
-        "prompt_en": task.prompt_en,
-        "status": task.status,
-        "progress": task.progress,
-        "image_url": image_url_for(task, public_base_url(request), state.secret_key, state.settings.image_url_ttl_s),
-        "video_url": task.video_url,
-        "video_urls": json.dumps(task.video_urls or [], ensure_ascii=False),
-        "submit_time": ms_to_s(task.submit_time),
-        "start_time": ms_to_s(task.start_time),
-        "finish_time": ms_to_s(task.finish_time),
-        "fail_reason": task.fail_reason,
-        "quota": task.quota,
-        "code": task.code,
-        "description": task.description,
-        "state": task.state,
-        "mode": task.mode,
-        "buttons": task.buttons or [],
-        "properties": task.properties or {},
-        "refunded": task.refunded_at is not None,
-    }
-    if admin:
-        item["user_id"] = task.user_id
-        item["channel_id"] = task.channel_id
-    return item
-
-
 async def _page(request: Request, session, flt: TaskFilter, *, admin: bool) -> dict:
     page, size = _paging(request)
     tasks, total = await list_tasks(session, flt, (page - 1) * size, size)
@@ -106,7 +72,7 @@ async def _page(request: Request, session, flt: TaskFilter, *, admin: bool) -> d
         "success": True,
         "message": "",
         "data": {
-            "items": [_item(t, request, admin=admin) for t in tasks],
+            "items": [task_item(t, request, admin=admin) for t in tasks],
             "total": total,
             "page": page,
             "page_size": size,

@@ -1,0 +1,15 @@
+"""The web console's API dialect: session, tasks, submits (new-api's envelope, CSRF-guarded)."""
+
+from mjgate.dialects.console import routes, session
+from mjgate.dialects.newapi.render import error_reply as render_error
+
+NAME = "console"
+PREFIXES = ("/api/console/",)
+
+
+def install(app) -> None:
+    app.include_router(session.router)
+    app.include_router(routes.router)
+
+
+__all__ = ["NAME", "PREFIXES", "install", "render_error"]

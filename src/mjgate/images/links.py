@@ -1,0 +1,29 @@
+"""Absolute, signed image URLs handed to clients, and the base URL they are built on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mjgate.images.signing import signed_image_path
+from mjgate.models import Task
+
+
+def has_image(task: Task) -> bool:
+    return bool(task.image_url or task.stored_image)
+
+
+@dataclass(frozen=True)
+class Links:
+    secret_key: str  # the key image URLs are signed with
+    ttl_s: int
+    public_url: str | None = None  # MJGATE_PUBLIC_URL; else the URL the client called
+
+    def base_for(self, task: Task | None = None, request_base: str | None = None) -> str:
+        """The base of URLs in an answer (the request's) or a callback sent later (the task's)."""
+        return (self.public_url or request_base or (task.public_base if task is not None else "") or "").rstrip("/")
+
+    def image_url(self, task: Task, base_url: str) -> str:
+        """The gateway's own signed image URL, or "" when the task has no image (never a dead link)."""
+        if not has_image(task):
+            return ""
+        return base_url + signed_image_path(self.secret_key, task.mj_id, self.ttl_s)
