@@ -189,7 +189,8 @@ def _finish(task: Task, files: list[str], as_json: bool, extra: dict | None = No
     if as_json:
         _emit(document)
     else:
-        out.print(f"task {task.id} {task.status}" + (f" ({task.action}, {task.progress})" if task.action else ""))
+        detail = ", ".join(filter(None, [task.action, task.progress]))
+        out.print(f"task {task.id} {task.status}" + (f" ({detail})" if detail else ""))
         for path in files:
             out.print(f"saved {path}")
         for line in (extra or {}).get("descriptions", []):
