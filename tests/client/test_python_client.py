@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
 from PIL import Image
 
 from mjgate.client import (
-    ActionNotAvailable, AsyncClient, AuthError, Client, MjgateError, NotFoundError, QuotaError, RefusedError, SubmitAnswer, Task,
-    TaskFailedError, TaskTimeoutError,
+    ActionNotAvailable, AsyncClient, AuthError, Client, MjgateError, NotFoundError, QuotaError, RefusedError,
+    SubmitAnswer, Task, TaskFailedError, TaskTimeoutError,
 )
 
 GRID = ["U1", "U2", "U3", "U4", "reroll", "V1", "V2", "V3", "V4"]
@@ -205,3 +206,19 @@ def test_sync_and_async_clients_offer_the_same_methods():
     for name in public:
         if callable(getattr(Client, name)):
             assert asyncio.iscoroutinefunction(getattr(AsyncClient, name)), name
+
+
+def test_the_key_never_goes_to_another_host(world, tmp_path):
+    sim = world.simulator
+    with Client(sim.base_url, sim.secret, auth="mj-api-secret") as upstream:
+        elsewhere = upstream.imagine("a fox hosted elsewhere")  # its imageUrl is on the simulator's host
+    assert not elsewhere.image_url.startswith(world.base_url)
+    for auth in ("bearer", "mj-api-secret"):
+        with Client(world.base_url, world.key, auth=auth) as mj:
+            [saved] = mj.download(elsewhere, tmp_path / f"elsewhere-{auth}.png")
+        assert saved.read_bytes().startswith(b"\x89PNG")
+        fetched = [r for r in sim.requests() if r["path"] == f"/mj/image/{elsewhere.id}.png"]
+        assert fetched, "the simulator logs image requests"
+        headers = fetched[-1]["headers"]
+        assert "authorization" not in headers and "mj-api-secret" not in headers
+        assert world.key not in json.dumps(headers)

@@ -115,7 +115,8 @@ class AsyncClient(ClientBase):
 
     async def submit_describe(self, image: ImageInput, *, mode: str | None = None, notify_hook: str | None = None,
                         state: str | None = None) -> SubmitAnswer:
-        body = protocol.common_fields({"base64": (await self._uploads([image]))[0]}, notify_hook=notify_hook, state=state)
+        image_uri = (await self._uploads([image]))[0]
+        body = protocol.common_fields({"base64": image_uri}, notify_hook=notify_hook, state=state)
         return await self._submit(protocol.submit_path("describe", mode), body)
 
     async def submit_blend(self, images: Sequence[ImageInput], *, dimensions: str = "SQUARE", mode: str | None = None,
@@ -224,8 +225,9 @@ class AsyncClient(ClientBase):
             self._check_deadline(watcher.task, deadline, timeout)
             try:
                 # connect_sse adds its Accept header to the dict it is given: hand it a copy.
-                async with httpx_sse.aconnect_sse(self._http, "GET", self.base_url + protocol.EVENTS_PATH,
-                                           headers=dict(self.headers), timeout=self._stream_timeout(deadline)) as source:
+                async with httpx_sse.aconnect_sse(
+                        self._http, "GET", self.base_url + protocol.EVENTS_PATH, headers=dict(self.headers),
+                        timeout=self._stream_timeout(deadline)) as source:
                     if source.response.status_code in (401, 403):
                         await source.response.aread()
                         protocol.raise_for_status(source.response)

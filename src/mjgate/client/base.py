@@ -93,7 +93,8 @@ class ClientBase:
         if button is not None:
             return "action", {"taskId": task.id, "customId": button.custom_id}
         if not task.succeeded:
-            raise ActionNotAvailable(f"task {task.id} is {task.status or 'unknown'}: its buttons work once it has succeeded")
+            raise ActionNotAvailable(f"task {task.id} is {task.status or 'unknown'}: "
+                                     "its buttons work once it has succeeded")
         if not task.buttons and (wanted == "reroll" or (len(wanted) == 2 and wanted[0] in CHANGE_ACTIONS)):
             # Servers that list no buttons still take midjourney-proxy's older /submit/change.
             body: dict[str, Any] = {"taskId": task.id}

@@ -27,7 +27,6 @@ from rich.table import Table
 from mjgate.client import protocol
 from mjgate.client.config import KEY_ENV, URL_ENV, load_config, save_config
 from mjgate.client.errors import MjgateError, TaskFailedError
-from mjgate.client.images import default_path, split_paths
 from mjgate.client.models import SubmitAnswer, Task
 from mjgate.client.sync import Client
 

@@ -7,8 +7,8 @@ import contextlib
 import os
 import secrets
 from collections.abc import Iterator
-from typing import BinaryIO
 from pathlib import Path
+from typing import BinaryIO
 
 from mjgate.client.errors import MjgateError
 

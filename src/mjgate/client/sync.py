@@ -225,8 +225,9 @@ class Client(ClientBase):
             self._check_deadline(watcher.task, deadline, timeout)
             try:
                 # connect_sse adds its Accept header to the dict it is given: hand it a copy.
-                with httpx_sse.connect_sse(self._http, "GET", self.base_url + protocol.EVENTS_PATH,
-                                           headers=dict(self.headers), timeout=self._stream_timeout(deadline)) as source:
+                with httpx_sse.connect_sse(
+                        self._http, "GET", self.base_url + protocol.EVENTS_PATH, headers=dict(self.headers),
+                        timeout=self._stream_timeout(deadline)) as source:
                     if source.response.status_code in (401, 403):
                         source.response.read()
                         protocol.raise_for_status(source.response)

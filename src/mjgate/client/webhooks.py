@@ -40,7 +40,8 @@ def _check_time(raw: str, now: float, tolerance_s: float) -> int:
     except ValueError:
         raise WebhookVerificationError(f"webhook timestamp {raw[:40]!r} is not a number") from None
     if timestamp < now - tolerance_s:
-        raise WebhookVerificationError(f"webhook timestamp is {int(now - timestamp)} s old (tolerance {tolerance_s:g} s)")
+        raise WebhookVerificationError(f"webhook timestamp is {int(now - timestamp)} s old "
+                                       f"(tolerance {tolerance_s:g} s)")
     if timestamp > now + tolerance_s:
         raise WebhookVerificationError(f"webhook timestamp is {int(timestamp - now)} s in the future")
     return timestamp
