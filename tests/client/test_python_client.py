@@ -222,3 +222,19 @@ def test_the_key_never_goes_to_another_host(world, tmp_path):
         headers = fetched[-1]["headers"]
         assert "authorization" not in headers and "mj-api-secret" not in headers
         assert world.key not in json.dumps(headers)
+
+
+def test_client_without_arguments_uses_the_stored_login_for_its_own_gateway_only(world, tmp_path, monkeypatch):
+    from mjgate.client import save_config
+
+    monkeypatch.delenv("MJGATE_URL", raising=False)
+    monkeypatch.delenv("MJGATE_KEY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    save_config(world.base_url, world.key, "mj-api-secret")
+    with Client() as mj:
+        assert mj.base_url == world.base_url and mj.auth == "mj-api-secret"
+        assert isinstance(mj.list_tasks(limit=1), list)  # a wrong key would raise AuthError
+    with Client(world.base_url + "/mj/") as same:  # the same gateway, spelt differently
+        assert same.key == world.key
+    with Client("http://127.0.0.1:1") as other:
+        assert other.key == "" and "authorization" not in {k.lower() for k in other.headers}

@@ -47,9 +47,13 @@ class ClientBase:
                  use_sse: bool = True) -> None:
         if url is None or key is None:
             stored = load_config()
+            # The stored key belongs to the stored gateway: never hand it to another URL.
+            same_gateway = url is None or (stored.url is not None
+                                           and protocol.base_url_of(stored.url) == protocol.base_url_of(url))
             url = url or stored.url
-            key = key if key is not None else stored.key
-            auth = auth or stored.auth
+            if key is None and same_gateway:
+                key = stored.key
+                auth = auth or stored.auth
         if not url:
             raise MjgateError("no gateway URL: run `mjgate login --url URL --key sk-...` or set MJGATE_URL")
         self.base_url = protocol.base_url_of(url)
