@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mjgate.client.cli import demo_hint, register as _register_client_commands
 from mjgate.config import Settings, get_settings
 from mjgate.db import Database
 from mjgate.db.engine import dialect_of
@@ -29,6 +30,7 @@ channel_app = typer.Typer(help="Upstream channels.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(channel_app, name="channel")
+_register_client_commands(app)  # login, imagine, action, ...: HTTP only (mjgate/client/cli.py)
 
 console = Console()
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -422,6 +424,7 @@ def serve(
             "-H 'Content-Type: application/json' -d '{\"prompt\": \"a red fox in the snow\"}'\n"
             f"  curl -s {base}/api/mj/self -H 'Authorization: Bearer {info['access_token']}' "
             f"-H 'New-Api-User: {info['user_id']}'\n"
+            f"  {demo_hint(base, info['key'])}\n"
         )
     try:
         if server == "uvicorn":
