@@ -174,14 +174,14 @@ def user_enable(name: str, as_json: JsonOpt = False) -> None:
 @user_app.command("topup")
 def user_topup(name: str, amount: int, memo: str = "", as_json: JsonOpt = False) -> None:
     """Add quota to a user (recorded in the ledger)."""
+    from mjgate.accounts import repository as accounts
     from mjgate.accounts.users import public_user, require_by_username
     from mjgate.billing.ledger import credit
 
     async def work(session):
         user = await require_by_username(session, name)
         await credit(session, user.id, amount, kind="topup", memo=memo or "cli top-up")
-        await session.refresh(user)
-        return public_user(user)
+        return public_user(await accounts.reloaded(session, user))
 
     emit(run_in_transaction(work), as_json, ["id", "username", "quota"])
 

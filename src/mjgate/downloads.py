@@ -67,10 +67,10 @@ async def download_image(url: str, name: str = "image_url") -> str:
     connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(), use_dns_cache=False, limit=2)
     timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_S, connect=DOWNLOAD_CONNECT_TIMEOUT_S)
     try:
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             for _ in range(MAX_REDIRECTS + 1):
                 await check_public_url(url, name)
-                async with session.get(url, allow_redirects=False, headers={"Accept": "image/*"}) as resp:
+                async with http.get(url, allow_redirects=False, headers={"Accept": "image/*"}) as resp:
                     if resp.status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
                         url = urljoin(url, resp.headers["Location"])
                         continue

@@ -2,7 +2,7 @@
 
 Read once and reused until something changes them. A change made through mjgate's own code
 (the admin API, the CLI, the console) marks the data stale after its transaction commits
-(`stale_after_commit`): at once in this process, and in every other instance through Redis when
+(mjgate.invalidation): at once in this process, and in every other instance through Redis when
 MJGATE_REDIS_URL is set (the event bus carries the notice). Without Redis, other processes (a
 `mjgate channel edit` beside a running server) are seen within REFERENCE_TTL_S.
 """
@@ -15,43 +15,10 @@ from dataclasses import dataclass
 
 from mjgate.billing.pricing import load_tables
 from mjgate.channels import repository as channels
-from mjgate.db.unit_of_work import unit_of
+from mjgate.invalidation import generation
 from mjgate.models import Channel
 
 REFERENCE_TTL_S = 5.0
-
-# One generation for the whole process: every Database and cache in it sees a change at once.
-_generation = 0
-_listeners: list = []
-
-
-def mark_stale() -> None:
-    global _generation
-    _generation += 1
-
-
-def stale_after_commit(session, *, broadcast: bool = True) -> None:
-    """Call inside a write transaction that changes channels, prices or keys."""
-    def done() -> None:
-        mark_stale()
-        if broadcast:
-            for listener in list(_listeners):
-                listener()
-    unit_of(session).after_commit(done)
-
-
-def on_local_change(listener) -> None:
-    """`listener()` runs after each local change (the event bus forwards it to other instances)."""
-    _listeners.append(listener)
-
-
-def remove_listener(listener) -> None:
-    if listener in _listeners:
-        _listeners.remove(listener)
-
-
-def generation() -> int:
-    return _generation
 
 
 @dataclass(frozen=True)
@@ -70,7 +37,7 @@ class ReferenceData:
         self._loading: asyncio.Lock = asyncio.Lock()
 
     def _fresh(self, snap: Snapshot | None) -> bool:
-        return snap is not None and snap.generation == _generation and time.monotonic() - snap.loaded_at < self.ttl_s
+        return snap is not None and snap.generation == generation() and time.monotonic() - snap.loaded_at < self.ttl_s
 
     async def current(self) -> Snapshot:
         snap = self._snapshot
@@ -79,7 +46,7 @@ class ReferenceData:
         async with self._loading:  # one reload at a time; the others use its result
             if self._fresh(self._snapshot):
                 return self._snapshot
-            started = _generation
+            started = generation()
             async with self.db.read() as session:
                 rows = await channels.all_channels(session)
                 prices = await load_tables(session)

@@ -13,7 +13,7 @@ import structlog
 
 from mjgate.config import Settings
 from mjgate.poller.poller import Poller, PollerConfig, instance_id
-from mjgate.poller.webhooks import WebhookDeliverer
+from mjgate.webhooks.delivery import WebhookDeliverer
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,7 @@ from mjgate.dialects.acedata.actions import TRANSFORMS
 from mjgate.app import create_app
 from mjgate.billing.pricing import QUOTA_PER_USD
 from mjgate.config import Settings
-from mjgate.poller.webhooks import SIGNATURE_HEADER, signature
+from mjgate.webhooks.delivery import SIGNATURE_HEADER, signature
 from tests.acedata.conftest import PNG_DATA_URI, Ace, make_ace
 from tests.fixtures.simulator import start_simulator_process
 

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from mjgate.client import Client, WebhookVerificationError, verify_webhook
-from mjgate.poller.webhooks import SIGNATURE_HEADER, signature
+from mjgate.webhooks.delivery import SIGNATURE_HEADER, signature
 
 BODY = json.dumps({"id": "1796000000000001", "status": "SUCCESS", "progress": "100%"}).encode()
 NOW = 1_800_000_000

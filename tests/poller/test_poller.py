@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from mjgate import clock
 from mjgate.models import LedgerEntry, Task, WebhookDelivery
 from mjgate.poller.poller import Poller, PollerConfig
-from mjgate.poller.webhooks import SIGNATURE_HEADER, WebhookDeliverer, signature
+from mjgate.webhooks.delivery import SIGNATURE_HEADER, WebhookDeliverer, signature
 from mjgate.tasks.repository import get_by_mj_id
 from tests.factories import insert_tasks, task_row
 from tests.fixtures.relay import add_simulator_channel, make_relay

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mjgate.accounts import repository
 from mjgate.auth.credentials import hash_secret, key_hint, new_api_key
 from mjgate.clock import now_ms
 from mjgate.errors import NotFound
+from mjgate.invalidation import stale_after_commit
 from mjgate.models import ApiKey, User
 
 
@@ -45,27 +46,24 @@ async def create_key(
         allowed_ips=allowed_ips or None,
         created_at=now_ms(),
     )
-    session.add(key)
-    await session.flush()
+    await repository.add(session, key)
     return CreatedKey(key, secret)
 
 
 async def get_by_secret(session: AsyncSession, secret: str) -> ApiKey | None:
-    return await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_secret(secret)))
+    return await repository.key_by_hash(session, hash_secret(secret))
 
 
 async def list_keys(session: AsyncSession, user_id: int | None = None) -> list[ApiKey]:
-    query = select(ApiKey).order_by(ApiKey.id)
-    if user_id is not None:
-        query = query.where(ApiKey.user_id == user_id)
-    return list(await session.scalars(query))
+    return await repository.keys(session, user_id)
 
 
 async def set_status(session: AsyncSession, key_id: int, status: str, *, user_id: int | None = None) -> ApiKey:
-    key = await session.get(ApiKey, key_id)
+    key = await repository.key(session, key_id)
     if key is None or (user_id is not None and key.user_id != user_id):
         raise NotFound(f"no key with id {key_id}")
     key.status = status
+    stale_after_commit(session)  # a cached key must not outlive its disabling
     return key
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mjgate.accounts import repository
 from mjgate.auth.credentials import hash_password, hash_secret, new_access_token
 from mjgate.clock import now_ms
 from mjgate.errors import BadRequest, NotFound
 from mjgate.models import User
+from mjgate.invalidation import stale_after_commit
 from mjgate.models.user import ROLES
 
 
@@ -52,16 +53,15 @@ async def create_user(
         created_at=now,
         updated_at=now,
     )
-    session.add(user)
     try:
-        await session.flush()
+        await repository.add(session, user)
     except IntegrityError:
         raise BadRequest(f"user {username!r} already exists") from None
     return CreatedUser(user, token)
 
 
 async def get_by_username(session: AsyncSession, username: str) -> User | None:
-    return await session.scalar(select(User).where(User.username == username))
+    return await repository.user_by_name(session, username)
 
 
 async def require_by_username(session: AsyncSession, username: str) -> User:
@@ -72,12 +72,11 @@ async def require_by_username(session: AsyncSession, username: str) -> User:
 
 
 async def get_by_access_token(session: AsyncSession, token: str) -> User | None:
-    return await session.scalar(select(User).where(User.access_token_hash == hash_secret(token)))
+    return await repository.user_by_token_hash(session, hash_secret(token))
 
 
 async def list_users(session: AsyncSession, *, offset: int = 0, limit: int = 100) -> list[User]:
-    rows = await session.scalars(select(User).order_by(User.id).offset(offset).limit(limit))
-    return list(rows)
+    return (await repository.users(session, offset=offset, limit=limit))[0]
 
 
 async def set_status(session: AsyncSession, username: str, status: str) -> User:
@@ -86,14 +85,13 @@ async def set_status(session: AsyncSession, username: str, status: str) -> User:
     user.updated_at = now_ms()
     if status != "enabled":
         user.session_version += 1  # a disabled user's console sessions end now
+    stale_after_commit(session)  # cached keys carry their owner
     return user
 
 
 async def reset_access_token(session: AsyncSession, user: User) -> str:
     token = new_access_token()
-    await session.execute(
-        update(User).where(User.id == user.id).values(access_token_hash=hash_secret(token), updated_at=now_ms())
-    )
+    await repository.set_token_hash(session, user.id, hash_secret(token))
     return token
 
 
@@ -116,11 +114,4 @@ async def page_users(
     session: AsyncSession, *, offset: int = 0, limit: int = 20, search: str | None = None
 ) -> tuple[list[User], int]:
     """One page of users (oldest first) and the total, optionally filtered by a username substring."""
-    from sqlalchemy import func
-
-    query = select(User)
-    if search:
-        query = query.where(User.username.contains(search, autoescape=True))
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(User.id).offset(offset).limit(limit))
-    return list(rows), int(total or 0)
+    return await repository.users(session, offset=offset, limit=limit, search=search)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mjgate.accounts import repository as accounts
 from mjgate.accounts.users import get_by_access_token
 from mjgate.auth import sessions
 from mjgate.auth.relay import authenticate
@@ -79,7 +80,7 @@ async def dashboard_user(request: Request, session: ReadSession) -> User:
         parsed = sessions.parse(request.app.state.secret_key, request.cookies.get(sessions.COOKIE_NAME))
         if parsed is None:
             raise Unauthorized("not logged in: send an access token or log in")
-        user = await session.get(User, parsed[0])
+        user = await accounts.user(session, parsed[0])
         if user is None or user.session_version != parsed[1]:
             raise Unauthorized("the session has ended; log in again")
     if claimed_id is not None and claimed_id != user.id:

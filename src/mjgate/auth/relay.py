@@ -8,11 +8,11 @@ import time
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mjgate.accounts import repository as accounts
 from mjgate.accounts.keys import get_by_secret
 from mjgate.auth.credentials import API_KEY_PREFIX
 from mjgate.clock import now_ms
 from mjgate.errors import Forbidden, Unauthorized
-from mjgate.models import User
 from mjgate.tasks.submission import Caller
 
 # midjourney-proxy clients put this placeholder in Authorization and the real key in mj-api-secret.
@@ -97,7 +97,7 @@ async def _load_caller(token: str, session: AsyncSession) -> Caller:
         key = await get_by_secret(session, API_KEY_PREFIX + token)
     if key is None:
         raise Unauthorized("invalid API key")
-    user = await session.get(User, key.user_id)
+    user = await accounts.user(session, key.user_id)
     if user is None:
         raise Unauthorized("invalid API key")
     return Caller(user=user, key=key)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mjgate.clock import now_ms
+from mjgate.billing import repository
 from mjgate.errors import BadRequest
-from mjgate.models import Option
+from mjgate.invalidation import stale_after_commit
 
 QUOTA_PER_USD = 500_000
 
@@ -42,8 +41,7 @@ def price_key(action: str) -> str:
 
 
 async def load_tables(session: AsyncSession) -> dict[str, dict]:
-    rows = await session.scalars(select(Option).where(Option.key.in_(list(DEFAULTS))))
-    stored = {row.key: row.value for row in rows if isinstance(row.value, dict)}
+    stored = {k: v for k, v in (await repository.options(session, list(DEFAULTS))).items() if isinstance(v, dict)}
     return {key: {**default, **stored.get(key, {})} for key, default in DEFAULTS.items()}
 
 
@@ -70,10 +68,6 @@ async def set_table(session: AsyncSession, key: str, values: dict) -> dict:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise BadRequest(f"{name}: must be a number >= 0")
         clean[str(name)] = value
-    row = await session.get(Option, key)
-    if row is None:
-        session.add(Option(key=key, value=clean, updated_at=now_ms()))
-    else:
-        row.value = clean
-        row.updated_at = now_ms()
+    await repository.save_option(session, key, clean)
+    stale_after_commit(session)
     return {**DEFAULTS[key], **clean}

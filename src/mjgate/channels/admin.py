@@ -11,7 +11,7 @@ from mjgate.clock import now_ms
 from mjgate.errors import BadRequest, NotFound
 from mjgate.models import Channel
 from mjgate.models.channel import CHANNEL_STATUSES, MODES
-from mjgate.reference import stale_after_commit
+from mjgate.invalidation import stale_after_commit
 
 EDITABLE = ("name", "base_url", "secret", "priority", "weight", "groups", "modes", "actions", "image_hosts")
 

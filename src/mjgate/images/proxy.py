@@ -114,16 +114,16 @@ class RelayedImageResponse(Response):
 class UpstreamImageResponse(RelayedImageResponse):
     """The upstream's image: open() fetches it (or raises), the relay is RelayedImageResponse's."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, request_headers: dict):
+    def __init__(self, http: aiohttp.ClientSession, url: str, request_headers: dict):
         self.background = None
-        self.session = session
+        self.http = http
         self.url = url
         self.label = url
         self.request_headers = request_headers
 
     async def open(self) -> None:
         try:
-            self.upstream = await self.session.get(
+            self.upstream = await self.http.get(
                 self.url, headers=self.request_headers, allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S, sock_read=READ_TIMEOUT_S),
             )
@@ -142,10 +142,10 @@ def forwarded_request_headers(headers) -> dict[str, str]:
     return {k: headers[k] for k in PASSED_REQUEST_HEADERS if k in headers}
 
 
-async def open_image(session: aiohttp.ClientSession, task: Task, channel: Channel | None, headers) -> UpstreamImageResponse:
+async def open_image(http: aiohttp.ClientSession, task: Task, channel: Channel | None, headers) -> UpstreamImageResponse:
     if not task.image_url:
         raise NotFound(f"task {task.mj_id} has no image")
     url = check_source(task.image_url, channel)
-    response = UpstreamImageResponse(session, url, forwarded_request_headers(headers))
+    response = UpstreamImageResponse(http, url, forwarded_request_headers(headers))
     await response.open()
     return response

@@ -1,14 +1,15 @@
-"""Lease SQL for the poller and the webhook deliverer: claim due rows, release them."""
+"""The poller's task SQL: lease due tasks, release or postpone them, count missed polls."""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mjgate.models import Task, WebhookDelivery
+from mjgate.models import Task
 
 
-def _free(model, now: int):
+def free(model, now: int):
+    """Rows no live owner holds a lease on."""
     return or_(model.lease_until.is_(None), model.lease_until < now)
 
 
@@ -22,7 +23,7 @@ async def claim_due_tasks(session: AsyncSession, owner: str, now: int, lease_ms:
     """
     due = (
         select(Task.id)
-        .where(Task.next_poll_at.is_not(None), Task.next_poll_at <= now, _free(Task, now))
+        .where(Task.next_poll_at.is_not(None), Task.next_poll_at <= now, free(Task, now))
         .order_by(Task.next_poll_at)
         .limit(limit)
     )
@@ -34,7 +35,7 @@ async def claim_due_tasks(session: AsyncSession, owner: str, now: int, lease_ms:
     until = now + lease_ms
     await session.execute(
         update(Task)
-        .where(Task.id.in_(ids), _free(Task, now))
+        .where(Task.id.in_(ids), free(Task, now))
         .values(lease_owner=owner, lease_until=until)
         .execution_options(synchronize_session=False)
     )
@@ -71,41 +72,3 @@ async def mark_missing(session: AsyncSession, task: Task, owner: str, next_poll_
         .execution_options(synchronize_session=False)
     )
     return count
-
-
-async def claim_due_webhooks(session: AsyncSession, owner: str, now: int, lease_ms: int, limit: int,
-                             skip_locked: bool) -> list[WebhookDelivery]:
-    """Due deliveries whose task has no earlier delivery still pending: callbacks stay in order."""
-    earlier = WebhookDelivery.__table__.alias("earlier")
-    due = (
-        select(WebhookDelivery.id)
-        .where(
-            WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now, _free(WebhookDelivery, now),
-            ~select(earlier.c.id).where(
-                and_(earlier.c.task_id == WebhookDelivery.task_id, earlier.c.status == "pending",
-                     earlier.c.id < WebhookDelivery.id)
-            ).exists(),
-        )
-        .order_by(WebhookDelivery.id)
-        .limit(limit)
-    )
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True)
-    ids = list(await session.scalars(due))
-    if not ids:
-        return []
-    until = now + lease_ms
-    await session.execute(
-        update(WebhookDelivery).where(WebhookDelivery.id.in_(ids), _free(WebhookDelivery, now))
-        .values(lease_owner=owner, lease_until=until).execution_options(synchronize_session=False)
-    )
-    rows = await session.scalars(
-        select(WebhookDelivery).where(WebhookDelivery.id.in_(ids), WebhookDelivery.lease_owner == owner,
-                                      WebhookDelivery.lease_until == until).order_by(WebhookDelivery.id)
-    )
-    return list(rows)
-
-
-async def add_delivery(session: AsyncSession, *, task_id: int, url: str, payload: dict, created_at: int) -> None:
-    session.add(WebhookDelivery(task_id=task_id, url=url, payload=payload, status="pending", attempts=0,
-                                next_attempt_at=created_at, last_error="", created_at=created_at))

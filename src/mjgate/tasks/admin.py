@@ -3,19 +3,17 @@ in the same transaction as its effect, with whether it changed anything."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
-
+from mjgate.audit import repository as audit
 from mjgate.billing.ledger import give_back
 from mjgate.clock import now_ms
 from mjgate.db import Database
 from mjgate.errors import BadRequest, NotFound
-from mjgate.models import AuditEntry, Task
+from mjgate.models import Task
 from mjgate.tasks import repository, transitions
 
 
 def _audit(session, actor_id: int, action: str, task: Task, **detail) -> None:
-    session.add(AuditEntry(actor_user_id=actor_id, action=action, target=f"task:{task.mj_id}", detail=detail,
-                           created_at=now_ms()))
+    audit.add(session, actor_user_id=actor_id, action=action, target=f"task:{task.mj_id}", detail=detail)
 
 
 async def _task(session, mj_id: str) -> Task:
@@ -56,9 +54,6 @@ async def repoll(db: Database, actor_id: int, mj_id: str) -> dict:
         task = await _task(session, mj_id)
         if task.terminal:
             raise BadRequest(f"task {mj_id} is {task.status}; finished tasks are not polled")
-        await session.execute(
-            update(Task).where(Task.id == task.id).values(next_poll_at=now_ms(), lease_owner=None, lease_until=None,
-                                                          upstream_missing=0)
-        )
+        await repository.make_due(session, task.id, now_ms())
         _audit(session, actor_id, "repoll", task)
     return {"mj_id": mj_id, "due": True}

@@ -146,3 +146,9 @@ async def adopt(session: AsyncSession, task: Task, upstream_id: str) -> bool:
 async def set_stored_image(session: AsyncSession, task_id: int, key: str) -> None:
     """Bookkeeping only: where the gateway keeps its copy; the task's state does not change."""
     await session.execute(update(Task).where(Task.id == task_id).values(stored_image=key))
+
+
+async def make_due(session: AsyncSession, task_id: int, now: int) -> None:
+    """Poll an unfinished task now, clearing a stale lease and the count of missed polls."""
+    await session.execute(update(Task).where(Task.id == task_id)
+                          .values(next_poll_at=now, lease_owner=None, lease_until=None, upstream_missing=0))

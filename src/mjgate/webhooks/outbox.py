@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from mjgate.clock import now_ms
 from mjgate.models import Task
-from mjgate.poller import repository
+from mjgate.webhooks import repository
 
 DEFAULT_DIALECT = "mjproxy"
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mjgate.accounts import keys as key_service
+from mjgate.accounts import repository as accounts
 from mjgate.accounts import users as user_service
 from mjgate.api.routing import dialect_route
 from mjgate.dialects.console.csrf import console_user, csrf_guard, ok
@@ -91,7 +92,7 @@ class TopUp(_Body):
 
 
 async def _user(session, user_id: int) -> User:
-    user = await session.get(User, user_id)
+    user = await accounts.user(session, user_id)
     if user is None:
         raise NotFound(f"no user with id {user_id}")
     return user
@@ -190,12 +191,7 @@ async def list_keys(request: Request, user: Anyone, user_id: Annotated[int | Non
         user_id = user.id
     async with request.app.state.db.read() as session:
         keys = await key_service.list_keys(session, user_id)
-        names = {}
-        if user.is_admin:
-            owner_ids = {k.user_id for k in keys}
-            for owner_id in owner_ids:
-                owner = await session.get(User, owner_id)
-                names[owner_id] = owner.username if owner else ""
+        names = await accounts.usernames(session, {k.user_id for k in keys}) if user.is_admin else {}
     items = [{**key_service.public_key(k), "username": names.get(k.user_id, user.username)} for k in keys]
     return ok({"items": items, "total": len(items)})
 

@@ -7,13 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
 
 from mjgate.api.routing import dialect_route
 from mjgate.dialects.admin.routes import Admin
 from mjgate.dialects.console.csrf import csrf_guard, ok
 from mjgate.dialects.newapi.render import error_reply
-from mjgate.models import AuditEntry
+from mjgate.audit import repository as audit
 from mjgate.tasks import admin as task_admin
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(csrf_guard)],
@@ -48,13 +47,8 @@ async def repoll_task(mj_id: str, request: Request, admin: Admin):
 @router.get("/audit", summary="What administrators did to tasks, newest first")
 async def audit_log(request: Request, admin: Admin, p: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
                     page_size: Annotated[int, Query(ge=1, le=100)] = 20, target: str | None = None):
-    query = select(AuditEntry)
-    count = select(func.count()).select_from(AuditEntry)
-    if target:
-        query, count = query.where(AuditEntry.target == target), count.where(AuditEntry.target == target)
     async with request.app.state.db.read() as session:
-        total = int(await session.scalar(count))
-        rows = await session.scalars(query.order_by(AuditEntry.id.desc()).offset((p - 1) * page_size).limit(page_size))
+        rows, total = await audit.page(session, offset=(p - 1) * page_size, limit=page_size, target=target)
         items = [{"id": r.id, "actor_user_id": r.actor_user_id, "action": r.action, "target": r.target,
                   "detail": r.detail, "created_at": r.created_at} for r in rows]
     return ok({"items": items, "total": total, "page": p, "page_size": page_size})

@@ -8,6 +8,7 @@ from collections import deque
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from mjgate.accounts import repository as accounts
 from mjgate.accounts.users import get_by_access_token, get_by_username, public_user
 from mjgate.api.routing import dialect_route
 from mjgate.auth import sessions
@@ -139,9 +140,7 @@ async def logout(request: Request):
         # Only a request that proves it comes from the console may end the session.
         check_csrf(request)
         async with request.app.state.db.write() as session:
-            user = await session.get(User, parsed[0])
-            if user is not None and user.session_version == parsed[1]:
-                user.session_version += 1
+            await accounts.end_sessions(session, parsed[0], parsed[1])
     response = ok(None)
     response.delete_cookie(sessions.COOKIE_NAME, path="/", httponly=True, samesite="lax",
                            secure=_secure_cookie(request))

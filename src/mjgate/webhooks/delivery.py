@@ -15,14 +15,13 @@ import time
 
 import aiohttp
 import structlog
-from sqlalchemy import update
 
 from mjgate import metrics
 from mjgate.clock import now_ms
 from mjgate.db import Database
 from mjgate.models import WebhookDelivery
 from mjgate.netguard import public_only_session, refuse_private_literal
-from mjgate.poller import repository
+from mjgate.webhooks import repository
 
 log = structlog.get_logger(__name__)
 
@@ -134,16 +133,10 @@ class WebhookDeliverer:
         else:
             values = dict(attempts=attempts, last_error=error, next_attempt_at=now + backoff_ms(attempts))
         async with self.db.write() as session:
-            await session.execute(
-                update(WebhookDelivery).where(WebhookDelivery.id == row.id, WebhookDelivery.lease_owner == self.owner)
-                .values(lease_owner=None, lease_until=None, **values)
-            )
+            await repository.finish(session, row.id, self.owner, values)
 
     async def _release(self, ids: list[int]) -> None:
         if not ids:
             return
         async with self.db.write() as session:
-            await session.execute(
-                update(WebhookDelivery).where(WebhookDelivery.id.in_(ids), WebhookDelivery.lease_owner == self.owner)
-                .values(lease_owner=None, lease_until=None).execution_options(synchronize_session=False)
-            )
+            await repository.release(session, ids, self.owner)

@@ -1,0 +1,1 @@
+"""What administrators did, kept beside its effect (audit_log)."""

@@ -1,0 +1,106 @@
+"""Billing SQL: balances, key limits, the ledger, and the price tables kept in options.
+
+Every balance change is one conditional UPDATE whose row count says whether it happened; the
+rules that decide which ones run, and in what order, are in billing/ledger.py.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mjgate.clock import now_ms
+from mjgate.models import ApiKey, LedgerEntry, Option, Task, User
+
+
+def add_entry(session: AsyncSession, **fields) -> None:
+    session.add(LedgerEntry(created_at=now_ms(), memo=fields.pop("memo", ""), **fields))
+
+
+async def move_balance(session: AsyncSession, user_id: int, amount: int) -> bool:
+    """Add `amount` (either sign) to a balance; a debit only if the balance covers it."""
+    query = update(User).where(User.id == user_id).values(quota=User.quota + amount, updated_at=now_ms())
+    if amount < 0:
+        query = query.where(User.quota >= -amount)
+    return (await session.execute(query)).rowcount == 1
+
+
+async def take_for_task(session: AsyncSession, user_id: int, price: int) -> bool:
+    """Take a task's price from the balance if it covers it, and count the request."""
+    taken = await session.execute(
+        update(User).where(User.id == user_id, User.quota >= price)
+        .values(quota=User.quota - price, used_quota=User.used_quota + price, request_count=User.request_count + 1)
+    )
+    return taken.rowcount == 1
+
+
+async def take_from_key(session: AsyncSession, key: ApiKey, price: int) -> bool:
+    """Count a price against a key, within its limit unless it is unlimited."""
+    query = update(ApiKey).where(ApiKey.id == key.id).values(used_quota=ApiKey.used_quota + price)
+    if not key.unlimited:
+        query = query.where(ApiKey.remain_quota >= price).values(remain_quota=ApiKey.remain_quota - price)
+    return (await session.execute(query)).rowcount == 1
+
+
+async def claim_give_back(session: AsyncSession, task: Task) -> bool:
+    """Mark a charged task as given back, once: the compare-and-set that guards every refund."""
+    claimed = await session.execute(
+        update(Task).where(Task.id == task.id, Task.refunded_at.is_(None), Task.quota > 0).values(refunded_at=now_ms())
+    )
+    return claimed.rowcount == 1
+
+
+async def return_to_user(session: AsyncSession, user_id: int, amount: int) -> None:
+    await session.execute(update(User).where(User.id == user_id)
+                          .values(quota=User.quota + amount, used_quota=User.used_quota - amount))
+
+
+async def return_to_key(session: AsyncSession, key_id: int, amount: int) -> None:
+    await session.execute(
+        update(ApiKey).where(ApiKey.id == key_id).values(
+            used_quota=ApiKey.used_quota - amount,
+            # An unlimited key's remain_quota means nothing; leave it alone.
+            remain_quota=case((ApiKey.unlimited.is_(False), ApiKey.remain_quota + amount), else_=ApiKey.remain_quota),
+        )
+    )
+
+
+async def ledger_balance(session: AsyncSession, user_id: int) -> int:
+    total = select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.user_id == user_id)
+    return int(await session.scalar(total))
+
+
+async def page_entries(
+    session: AsyncSession, *, offset: int = 0, limit: int = 20, user_id: int | None = None, kind: str | None = None
+) -> tuple[list[tuple[LedgerEntry, str | None, str | None]], int]:
+    """Newest ledger rows first, each with its user's name and its task's public id, and the total."""
+    conditions = []
+    if user_id is not None:
+        conditions.append(LedgerEntry.user_id == user_id)
+    if kind is not None:
+        conditions.append(LedgerEntry.kind == kind)
+    total = await session.scalar(select(func.count()).select_from(LedgerEntry).where(*conditions))
+    rows = await session.execute(
+        select(LedgerEntry, User.username, Task.mj_id)
+        .join(User, User.id == LedgerEntry.user_id)
+        .outerjoin(Task, Task.id == LedgerEntry.task_id)
+        .where(*conditions)
+        .order_by(LedgerEntry.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [tuple(row) for row in rows.all()], int(total or 0)
+
+
+async def options(session: AsyncSession, keys: list[str]) -> dict:
+    rows = await session.scalars(select(Option).where(Option.key.in_(keys)))
+    return {row.key: row.value for row in rows}
+
+
+async def save_option(session: AsyncSession, key: str, value) -> None:
+    row = await session.get(Option, key)
+    if row is None:
+        session.add(Option(key=key, value=value, updated_at=now_ms()))
+    else:
+        row.value = value
+        row.updated_at = now_ms()
