@@ -17,7 +17,7 @@ from tests.fixtures.live import start_gateway
 from tests.fixtures.simulator import start_simulator_process
 
 TASKS = 500
-LEASE_S = 4
+LEASE_S = 8  # longer than a poll cycle can take on a loaded 2-core machine, or a lease runs out mid-cycle
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
