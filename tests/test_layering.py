@@ -16,7 +16,7 @@ CORE = ("tasks/", "billing/", "channels/", "upstream/", "poller/", "webhooks/", 
 
 SQL_IMPORT = re.compile(r"^from sqlalchemy(?:\.\w+)* import (?P<names>.+)$", re.M)
 SQL_NAMES = {"select", "update", "insert", "delete", "text", "func", "case", "and_", "or_", "exists"}
-SESSION_SQL = re.compile(r"\bsession\.(?:execute|scalar|scalars|get|add|add_all|delete|flush|refresh|merge)\(")
+SESSION_SQL = re.compile(r"\b(?:session|conn|connection)\.(?:execute|scalar|scalars|get|add|add_all|delete|flush|refresh|merge|exec_driver_sql)\(")
 
 
 def _modules():

@@ -26,7 +26,7 @@ async def task_image(mj_id: str, request: Request):
             caller = await authenticate(request)
         except GatewayError:
             raise Forbidden("this image URL is not validly signed (or has expired)") from None
-    async with state.db.read() as session:
+    async with state.db.reading() as session:
         task = await repository.get_by_mj_id(session, mj_id[:64])
     if task is None or (not signed and caller.user.id != task.user_id):
         raise NotFound(f"task {mj_id[:64]} not found")

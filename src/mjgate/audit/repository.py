@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.clock import now_ms
 from mjgate.models import AuditEntry
 
 
-def add(session: AsyncSession, *, actor_user_id: int, action: str, target: str, detail: dict) -> None:
-    session.add(AuditEntry(actor_user_id=actor_user_id, action=action, target=target, detail=detail,
-                           created_at=now_ms()))
+async def add(conn, *, actor_user_id: int, action: str, target: str, detail: dict) -> None:
+    await conn.execute(insert(AuditEntry.__table__), dict(actor_user_id=actor_user_id, action=action, target=target,
+                                                          detail=detail, created_at=now_ms()))
 
 
 async def page(session: AsyncSession, *, offset: int, limit: int, target: str | None = None

@@ -30,7 +30,7 @@ async def credit(
         raise BadRequest("a top-up must be positive; use an adjustment to take quota away")
     if not await repository.move_balance(session, user_id, amount):
         raise BadRequest("no such user, or the adjustment would make the balance negative")
-    repository.add_entry(session, user_id=user_id, kind=kind, amount=amount, memo=memo, actor_user_id=actor_user_id)
+    await repository.add_entry(session, user_id=user_id, kind=kind, amount=amount, memo=memo, actor_user_id=actor_user_id)
 
 
 async def reserve(session: AsyncSession, user_id: int, key: ApiKey | None, price: int) -> None:
@@ -45,9 +45,9 @@ async def reserve(session: AsyncSession, user_id: int, key: ApiKey | None, price
         raise QuotaExhausted("insufficient quota: this key's limit does not cover this task")
 
 
-def record_charge(session: AsyncSession, task: Task) -> None:
+async def record_charge(session: AsyncSession, task: Task) -> None:
     if task.quota > 0:
-        repository.add_entry(session, user_id=task.user_id, token_id=task.token_id, task_id=task.id, kind="charge",
+        await repository.add_entry(session, user_id=task.user_id, token_id=task.token_id, task_id=task.id, kind="charge",
                              amount=-task.quota)
 
 
@@ -64,6 +64,6 @@ async def give_back(session: AsyncSession, task: Task, *, kind: str, memo: str =
     await repository.return_to_user(session, task.user_id, amount)
     if task.token_id is not None:
         await repository.return_to_key(session, task.token_id, amount)
-    repository.add_entry(session, user_id=task.user_id, token_id=task.token_id, task_id=task.id, kind=kind,
+    await repository.add_entry(session, user_id=task.user_id, token_id=task.token_id, task_id=task.id, kind=kind,
                          amount=amount, memo=memo, actor_user_id=actor_user_id)
     return True

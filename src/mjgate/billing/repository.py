@@ -6,15 +6,22 @@ rules that decide which ones run, and in what order, are in billing/ledger.py.
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.clock import now_ms
 from mjgate.models import ApiKey, LedgerEntry, Option, Task, User
 
 
-def add_entry(session: AsyncSession, **fields) -> None:
-    session.add(LedgerEntry(created_at=now_ms(), memo=fields.pop("memo", ""), **fields))
+_ENTRY_FIELDS = ("user_id", "token_id", "task_id", "kind", "amount", "memo", "actor_user_id")
+_INSERT_ENTRY = insert(LedgerEntry.__table__)
+
+
+async def add_entry(conn, **fields) -> None:
+    """One ledger row (on a connection or a session: a Core INSERT either way)."""
+    row = {name: fields.get(name) for name in _ENTRY_FIELDS}
+    row["memo"] = row["memo"] or ""
+    await conn.execute(_INSERT_ENTRY, {**row, "created_at": now_ms()})
 
 
 async def move_balance(session: AsyncSession, user_id: int, amount: int) -> bool:

@@ -79,7 +79,7 @@ class Poller:
 
     async def cycle(self) -> int:
         now = now_ms()
-        async with self.db.write() as session:
+        async with self.db.transaction() as session:
             claimed = await repository.claim_due_tasks(
                 session, self.owner, now, self.config.lease_ms, self.config.batch_size, self.db.supports_skip_locked
             )
@@ -109,7 +109,7 @@ class Poller:
             for i in range(0, len(tasks), MAX_IDS_PER_CALL)
         ]
         await asyncio.gather(*jobs)
-        async with self.db.write() as session:
+        async with self.db.transaction() as session:
             # Whatever this cycle did not write back (unchanged tasks too) becomes claimable again.
             await repository.release_tasks(session, self.owner, [t.id for t in claimed])
         return len(claimed)
@@ -122,7 +122,7 @@ class Poller:
         return None
 
     async def _settle(self, items: list[tuple[Task, str]]) -> None:
-        async with self.db.write() as session:
+        async with self.db.transaction() as session:
             for task, reason in items:
                 await transitions.fail(session, task, reason, lease_owner=self.owner)
 
@@ -134,14 +134,14 @@ class Poller:
             except UpstreamUnavailable as exc:
                 metrics.POLLER_ERRORS.labels(channel=str(channel.id), kind="upstream").inc()
                 log.warning("poll failed", channel=channel.id, tasks=len(tasks), error=str(exc))
-                async with self.db.write() as session:
+                async with self.db.transaction() as session:
                     await repository.postpone(session, self.owner, [t.id for t in tasks],
                                               now_ms() + CHANNEL_ERROR_BACKOFF_MS)
                 return
             finally:
                 metrics.POLLER_CALL_SECONDS.labels(channel=str(channel.id)).observe(time.monotonic() - started)
         by_upstream = {snap["id"]: snap for snap in found}
-        async with self.db.write() as session:
+        async with self.db.transaction() as session:
             for task in tasks:
                 snap = by_upstream.get(task.upstream_id)
                 try:

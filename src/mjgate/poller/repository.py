@@ -6,6 +6,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.models import Task
+from mjgate.tasks.record import COLUMNS, TaskRecord, from_row
 
 
 def free(model, now: int):
@@ -14,7 +15,7 @@ def free(model, now: int):
 
 
 async def claim_due_tasks(session: AsyncSession, owner: str, now: int, lease_ms: int, limit: int,
-                          skip_locked: bool) -> list[Task]:
+                          skip_locked: bool) -> list[TaskRecord]:
     """Lease up to `limit` due, unfinished tasks to `owner`.
 
     The conditional UPDATE is what makes a claim exclusive on every database (a row already
@@ -39,10 +40,10 @@ async def claim_due_tasks(session: AsyncSession, owner: str, now: int, lease_ms:
         .values(lease_owner=owner, lease_until=until)
         .execution_options(synchronize_session=False)
     )
-    claimed = await session.scalars(
-        select(Task).where(Task.id.in_(ids), Task.lease_owner == owner, Task.lease_until == until)
+    rows = await session.execute(
+        select(*COLUMNS).where(Task.id.in_(ids), Task.lease_owner == owner, Task.lease_until == until)
     )
-    return list(claimed)
+    return [from_row(row) for row in rows]
 
 
 async def release_tasks(session: AsyncSession, owner: str, ids: list[int]) -> None:

@@ -12,8 +12,8 @@ from mjgate.models import Task
 from mjgate.tasks import repository, transitions
 
 
-def _audit(session, actor_id: int, action: str, task: Task, **detail) -> None:
-    audit.add(session, actor_user_id=actor_id, action=action, target=f"task:{task.mj_id}", detail=detail)
+async def _audit(session, actor_id: int, action: str, task: Task, **detail) -> None:
+    await audit.add(session, actor_user_id=actor_id, action=action, target=f"task:{task.mj_id}", detail=detail)
 
 
 async def _task(session, mj_id: str) -> Task:
@@ -25,35 +25,35 @@ async def _task(session, mj_id: str) -> Task:
 
 async def refund(db: Database, actor_id: int, mj_id: str, reason: str) -> dict:
     """Give a task's charge back (e.g. a SUCCESS whose result was unusable); at most once per task."""
-    async with db.write() as session:
+    async with db.transaction() as session:
         task = await _task(session, mj_id)
         if task.quota <= 0:
             raise BadRequest(f"task {mj_id} was never charged")
         done = await give_back(session, task, kind="refund", memo=f"admin: {reason}"[:500], actor_user_id=actor_id)
         if not done:
             raise BadRequest(f"task {mj_id} has already been refunded")
-        _audit(session, actor_id, "refund", task, amount=task.quota, reason=reason)
+        await _audit(session, actor_id, "refund", task, amount=task.quota, reason=reason)
     return {"mj_id": mj_id, "refunded": task.quota}
 
 
 async def force_fail(db: Database, actor_id: int, mj_id: str, reason: str) -> dict:
-    async with db.write() as session:
+    async with db.transaction() as session:
         task = await _task(session, mj_id)
         if task.terminal:
             raise BadRequest(f"task {mj_id} is already {task.status}")
         change = await transitions.fail(session, task, f"failed by an administrator: {reason}"[:2000])
         if not change.changed:
             raise BadRequest(f"task {mj_id} changed meanwhile; try again")
-        _audit(session, actor_id, "force_fail", task, reason=reason, refunded=change.refunded)
+        await _audit(session, actor_id, "force_fail", task, reason=reason, refunded=change.refunded)
     return {"mj_id": mj_id, "status": "FAILURE", "refunded": change.refunded}
 
 
 async def repoll(db: Database, actor_id: int, mj_id: str) -> dict:
     """Make an unfinished task due now (clearing a stale lease), and forget missed polls."""
-    async with db.write() as session:
+    async with db.transaction() as session:
         task = await _task(session, mj_id)
         if task.terminal:
             raise BadRequest(f"task {mj_id} is {task.status}; finished tasks are not polled")
         await repository.make_due(session, task.id, now_ms())
-        _audit(session, actor_id, "repoll", task)
+        await _audit(session, actor_id, "repoll", task)
     return {"mj_id": mj_id, "due": True}

@@ -1,18 +1,26 @@
-"""Task SQL: every query on the tasks table lives here."""
+"""Task SQL: every query on the tasks table lives here.
+
+Statements are SQLAlchemy Core, built once where they can be, and run on whatever the caller holds:
+a plain connection on the hot paths (Database.reading / transaction) or an ORM session elsewhere.
+Rows come back as TaskRecord objects (tasks/record.py), never as ORM instances.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, func, insert as sql_insert, select, update
 
 from mjgate.models import Task
 from mjgate.models.task import TERMINAL_STATUSES
+from mjgate.tasks.record import COLUMN_NAMES, COLUMNS, TaskRecord, from_row
 
+TASKS = Task.__table__
 # Columns a new task starts with unless the caller says otherwise.
 _NEW_TASK = dict(status="NOT_START", progress="0%", description="", image_url="", video_url="", video_urls=[],
-                 buttons=[], fail_reason="", upstream_missing=0, poll_attempts=0, stored_image="")
+                 buttons=[], fail_reason="", upstream_missing=0, poll_attempts=0, stored_image="", code=None,
+                 upstream_id=None, start_time=None, finish_time=None, refunded_at=None, lease_owner=None,
+                 lease_until=None)
 
 
 @dataclass(frozen=True)
@@ -51,104 +59,124 @@ def list_query(flt: TaskFilter, offset: int, limit: int):
     """
     order = (Task.submit_time.desc(), Task.id.desc())
     page = select(Task.id).where(*flt.where()).order_by(*order).offset(offset).limit(limit).subquery("page")
-    return select(Task).join(page, Task.id == page.c.id).order_by(*order)
+    return select(*COLUMNS).join(page, Task.id == page.c.id).order_by(*order)
 
 
 def count_query(flt: TaskFilter):
     return select(func.count()).select_from(Task).where(*flt.where())
 
 
-async def list_tasks(session: AsyncSession, flt: TaskFilter, offset: int, limit: int) -> tuple[list[Task], int]:
-    total = int(await session.scalar(count_query(flt)))
+async def list_tasks(conn, flt: TaskFilter, offset: int, limit: int) -> tuple[list[TaskRecord], int]:
+    total = int(await conn.scalar(count_query(flt)))
     if offset >= total:
         return [], total
-    rows = await session.scalars(list_query(flt, offset, limit))
-    return list(rows), total
+    return await _records(conn, list_query(flt, offset, limit)), total
 
 
-async def get_by_mj_id(session: AsyncSession, mj_id: str) -> Task | None:
-    return await session.scalar(select(Task).where(Task.mj_id == mj_id))
+async def _records(conn, query, params: dict | None = None) -> list[TaskRecord]:
+    return [from_row(row) for row in await conn.execute(query, params or {})]
 
 
-async def get_many_by_mj_ids(session: AsyncSession, mj_ids: list[str], user_id: int | None = None) -> list[Task]:
+async def _one(conn, query, params: dict) -> TaskRecord | None:
+    row = (await conn.execute(query, params)).first()
+    return from_row(row) if row is not None else None
+
+
+_BY_ID = select(*COLUMNS).where(Task.id == bindparam("id"))
+_BY_MJ_ID = select(*COLUMNS).where(Task.mj_id == bindparam("mj_id"))
+_MANY_OF_USER = select(*COLUMNS).where(Task.mj_id.in_(bindparam("ids", expanding=True)),
+                                       Task.user_id == bindparam("user_id"))
+_MANY = select(*COLUMNS).where(Task.mj_id.in_(bindparam("ids", expanding=True)))
+
+
+async def get(conn, task_id: int) -> TaskRecord | None:
+    return await _one(conn, _BY_ID, {"id": task_id})
+
+
+async def get_by_mj_id(conn, mj_id: str) -> TaskRecord | None:
+    return await _one(conn, _BY_MJ_ID, {"mj_id": mj_id})
+
+
+async def get_many_by_mj_ids(conn, mj_ids: list[str], user_id: int | None = None) -> list[TaskRecord]:
     if not mj_ids:
         return []
-    query = select(Task).where(Task.mj_id.in_(mj_ids))
-    if user_id is not None:
-        query = query.where(Task.user_id == user_id)
-    return list(await session.scalars(query))
+    if user_id is None:
+        return await _records(conn, _MANY, {"ids": mj_ids})
+    return await _records(conn, _MANY_OF_USER, {"ids": mj_ids, "user_id": user_id})
 
 
-async def get_by_trace_id(session: AsyncSession, trace_id: str, user_id: int) -> Task | None:
+async def get_by_trace_id(conn, trace_id: str, user_id: int) -> TaskRecord | None:
     """The caller's newest task created by the request with this trace id (AceData's retrieve by trace_id)."""
-    query = (select(Task).where(Task.trace_id == trace_id, Task.user_id == user_id)
+    query = (select(*COLUMNS).where(Task.trace_id == trace_id, Task.user_id == user_id)
              .order_by(Task.submit_time.desc(), Task.id.desc()).limit(1))
-    return await session.scalar(query)
+    return await _one(conn, query, {})
 
 
-async def get_many_by_trace_ids(session: AsyncSession, trace_ids: list[str], user_id: int) -> list[Task]:
+async def get_many_by_trace_ids(conn, trace_ids: list[str], user_id: int) -> list[TaskRecord]:
     if not trace_ids:
         return []
-    query = select(Task).where(Task.trace_id.in_(trace_ids), Task.user_id == user_id)
-    return list(await session.scalars(query))
+    return await _records(conn, select(*COLUMNS).where(Task.trace_id.in_(trace_ids), Task.user_id == user_id))
 
 
-async def get(session: AsyncSession, task_id: int) -> Task | None:
-    return await session.get(Task, task_id)
+_INSERT = sql_insert(TASKS)
 
 
-async def insert(session: AsyncSession, **fields) -> Task:
+async def insert(conn, **fields) -> TaskRecord:
     now = fields["submit_time"]
-    task = Task(**{**_NEW_TASK, "created_at": now, "updated_at": now, **fields})
-    session.add(task)
-    await session.flush()
-    return task
+    values = {**_NEW_TASK, "created_at": now, "updated_at": now, "parent_id": None, "next_poll_at": None,
+              **fields}
+    result = await conn.execute(_INSERT, values)
+    return _record({**values, "id": result.inserted_primary_key[0]})
 
 
-def _write(task: Task, values: dict) -> None:
+def _record(values: dict) -> TaskRecord:
+    return TaskRecord(*(values.get(name) for name in COLUMN_NAMES))
+
+
+def _write(task, values: dict) -> None:
     for key, value in values.items():
         setattr(task, key, value)
 
 
-async def record_submitted(session: AsyncSession, task: Task, values: dict) -> None:
+async def record_submitted(conn, task, values: dict) -> None:
     """The upstream's answer to the submit of a task that has none yet."""
-    await session.execute(update(Task).where(Task.id == task.id).values(**values))
+    await conn.execute(update(Task).where(Task.id == task.id).values(**values))
     _write(task, values)
 
 
-async def record_refused(session: AsyncSession, task: Task, values: dict) -> None:
+async def record_refused(conn, task, values: dict) -> None:
     """A submit refused before any upstream took it (the first answer wins: `code` is written once)."""
-    await session.execute(update(Task).where(Task.id == task.id, Task.code.is_(None)).values(**values))
+    await conn.execute(update(Task).where(Task.id == task.id, Task.code.is_(None)).values(**values))
     _write(task, values)
 
 
-async def compare_and_set(session: AsyncSession, task: Task, values: dict, *, lease_owner: str | None = None) -> bool:
+async def compare_and_set(conn, task, values: dict, *, lease_owner: str | None = None) -> bool:
     """Write `values` if the row is still as it was read (same updated_at, not terminal, the lease held)."""
     query = (update(Task)
              .where(Task.id == task.id, Task.updated_at == task.updated_at, Task.status.not_in(TERMINAL_STATUSES))
              .values(**values))
     if lease_owner is not None:
         query = query.where(Task.lease_owner == lease_owner)
-    return (await session.execute(query)).rowcount == 1
+    return (await conn.execute(query)).rowcount == 1
 
 
-async def adopt(session: AsyncSession, task: Task, upstream_id: str) -> bool:
+async def adopt(conn, task, upstream_id: str) -> bool:
     """Give a task whose submit answer was lost the upstream id its channel reports."""
-    result = await session.execute(update(Task).where(Task.id == task.id, Task.upstream_id.is_(None),
-                                                      Task.channel_id == task.channel_id)
-                                   .values(upstream_id=upstream_id))
+    result = await conn.execute(update(Task).where(Task.id == task.id, Task.upstream_id.is_(None),
+                                                   Task.channel_id == task.channel_id)
+                                .values(upstream_id=upstream_id))
     if result.rowcount != 1:
         return False
     task.upstream_id = upstream_id
     return True
 
 
-async def set_stored_image(session: AsyncSession, task_id: int, key: str) -> None:
+async def set_stored_image(conn, task_id: int, key: str) -> None:
     """Bookkeeping only: where the gateway keeps its copy; the task's state does not change."""
-    await session.execute(update(Task).where(Task.id == task_id).values(stored_image=key))
+    await conn.execute(update(Task).where(Task.id == task_id).values(stored_image=key))
 
 
-async def make_due(session: AsyncSession, task_id: int, now: int) -> None:
+async def make_due(conn, task_id: int, now: int) -> None:
     """Poll an unfinished task now, clearing a stale lease and the count of missed polls."""
-    await session.execute(update(Task).where(Task.id == task_id)
-                          .values(next_poll_at=now, lease_owner=None, lease_until=None, upstream_missing=0))
+    await conn.execute(update(Task).where(Task.id == task_id)
+                       .values(next_poll_at=now, lease_owner=None, lease_until=None, upstream_missing=0))

@@ -74,7 +74,7 @@ class TaskService:
         """The caller's task by public id; another user's is "not found" (ids cannot be probed),
         unless `admin_sees_all` and the caller is an admin (the console)."""
         mj_id = _taskid(ref)
-        async with self.db.read() as session:
+        async with self.db.reading() as session:
             task = await repository.get_by_mj_id(session, mj_id)
         if task is None or (task.user_id != caller.user.id and not (admin_sees_all and caller.user.is_admin)):
             raise NotFound(f"{what} {mj_id} not found")
@@ -146,7 +146,7 @@ class TaskService:
     async def _reserve(self, caller: Caller, spec: SubmitSpec, channels: list[Channel], price: int) -> Task:
         for attempt in range(MJ_ID_ATTEMPTS):
             try:
-                async with self.db.write() as session:
+                async with self.db.transaction() as session:
                     await ledger.reserve(session, caller.user.id, caller.key, price)
                     now = now_ms()
                     parent = spec.parent
@@ -161,7 +161,7 @@ class TaskService:
                         trace_id=spec.trace_id, public_base=spec.public_base[:255], submit_time=now,
                         next_poll_at=now + transitions.SUBMIT_GRACE_MS,
                     )
-                    ledger.record_charge(session, task)
+                    await ledger.record_charge(session, task)
                 return task
             except IntegrityError:
                 if attempt == MJ_ID_ATTEMPTS - 1:
@@ -218,7 +218,7 @@ class TaskService:
                       properties={**task.properties, **({"numberOfQueues": answer.queue_position}
                                                          if answer.queue_position is not None else {})})
         try:
-            async with self.db.write() as session:
+            async with self.db.transaction() as session:
                 await repository.record_submitted(session, task, values)
                 await unit_of(session).changed(task)
         except IntegrityError:
@@ -237,7 +237,7 @@ class TaskService:
         values = dict(channel_id=channel.id, status="SUBMITTED", updated_at=now,
                       description=f"waiting for the upstream's answer ({error})"[:2000],
                       next_poll_at=now + transitions.SUBMIT_GRACE_MS)
-        async with self.db.write() as session:
+        async with self.db.transaction() as session:
             await repository.record_submitted(session, task, values)
             await unit_of(session).changed(task)
         log.warning("submit answer lost; the task waits to be adopted", task=task.mj_id, channel=channel.id)
@@ -250,7 +250,7 @@ class TaskService:
         values = dict(channel_id=channel.id, code=answer.code, status="SUCCESS", progress="100%",
                       description=answer.description or "Upload success", properties={"urls": urls},
                       start_time=now, finish_time=now, updated_at=now, next_poll_at=None)
-        async with self.db.write() as session:
+        async with self.db.transaction() as session:
             await repository.record_submitted(session, task, values)
             await unit_of(session).changed(task)
         self.health.record(channel.id, ok=True)
@@ -261,7 +261,7 @@ class TaskService:
         reason = f"refused by the upstream (code {answer.code}): {answer.description}".strip(": ")
         values = dict(code=answer.code, status="FAILURE", progress="", fail_reason=reason[:2000],
                       description=answer.description[:2000], finish_time=now, updated_at=now, next_poll_at=None)
-        async with self.db.write() as session:
+        async with self.db.transaction() as session:
             await repository.record_refused(session, task, values)
             await ledger.give_back(session, task, kind="release", memo=reason[:500])
             # The client hears of a refusal in the submit answer itself: no callback for it.
@@ -293,7 +293,7 @@ class TaskService:
         if answer.upstream_id and answer.upstream_id != task.upstream_id:
             log.info("modal continued under a new upstream id", task=task.mj_id, upstream=answer.upstream_id)
         prompt = str(params.get("prompt") or "")
-        async with self.db.write() as session:
+        async with self.db.transaction() as session:
             fresh = await repository.get(session, task.id)
             change = await transitions.apply_values(
                 session, fresh, {"status": "SUBMITTED", "progress": "0%", **({"prompt": prompt} if prompt else {}),
@@ -316,7 +316,7 @@ class TaskService:
             return task
         if snap is None:
             return task  # the poller decides when a missing task is lost
-        async with self.db.write() as session:
+        async with self.db.transaction() as session:
             fresh = await repository.get(session, task.id)
             if fresh is None:
                 return task
@@ -329,7 +329,7 @@ class TaskService:
         snap = self.upstream.snapshot(payload)
         if snap is None:
             raise BadRequest("the notification is not a task")
-        async with self.db.write() as session:
+        async with self.db.transaction() as session:
             task = await repository.get_by_mj_id(session, mj_id)
             if task is None:
                 raise NotFound("unknown task")
@@ -363,7 +363,7 @@ class TaskService:
                             break
                 except asyncio.TimeoutError:
                     pass
-                async with self.db.read() as session:
+                async with self.db.reading() as session:
                     task = await repository.get(session, task.id) or task
                 task = await self.refresh(task)
                 if on_change is not None and (task.status, task.progress) != last:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.models import WebhookDelivery
 from mjgate.poller.repository import free
 
 
-async def add_delivery(session: AsyncSession, *, task_id: int, url: str, payload: dict, created_at: int) -> None:
-    session.add(WebhookDelivery(task_id=task_id, url=url, payload=payload, status="pending", attempts=0,
-                                next_attempt_at=created_at, last_error="", created_at=created_at))
+_INSERT = insert(WebhookDelivery.__table__)
+
+
+async def add_delivery(conn, *, task_id: int, url: str, payload: dict, created_at: int) -> None:
+    await conn.execute(_INSERT, dict(task_id=task_id, url=url, payload=payload, status="pending", attempts=0,
+                                     next_attempt_at=created_at, last_error="", created_at=created_at,
+                                     lease_owner=None, lease_until=None, delivered_at=None))
 
 
 async def claim_due_webhooks(session: AsyncSession, owner: str, now: int, lease_ms: int, limit: int,

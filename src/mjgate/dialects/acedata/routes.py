@@ -207,7 +207,7 @@ async def _retrieve(request: Request, caller: Caller, body: dict) -> dict:
     if ref:
         task = await service.own(caller, ref)
     else:
-        async with request.app.state.db.read() as session:
+        async with request.app.state.db.reading() as session:
             task = await repository.get_by_trace_id(session, trace, caller.user.id)
         if task is None:
             raise NotFound(f"no task with trace_id {trace}")
@@ -223,7 +223,7 @@ async def _retrieve_batch(request: Request, caller: Caller, body: dict) -> dict:
     traces = fields.str_list(body, "trace_ids")
     offset = fields.integer(body, "offset", 0)
     limit = fields.integer(body, "limit", BATCH_LIMIT_DEFAULT, BATCH_LIMIT_MAX) or BATCH_LIMIT_DEFAULT
-    async with request.app.state.db.read() as session:
+    async with request.app.state.db.reading() as session:
         if ids or traces:
             found = await repository.get_many_by_mj_ids(session, ids, caller.user.id)
             found += await repository.get_many_by_trace_ids(session, traces, caller.user.id)

@@ -66,7 +66,7 @@ async def tasks_by_id(request: Request, user: ConsoleUser,
         raise BadRequest("ids is required: a comma-separated list of task ids")
     if len(wanted) > MAX_REFRESH_IDS:
         raise BadRequest(f"at most {MAX_REFRESH_IDS} ids per call")
-    async with request.app.state.db.read() as session:
+    async with request.app.state.db.reading() as session:
         found = await repository.get_many_by_mj_ids(session, [i[:64] for i in wanted],
                                                     None if user.is_admin else user.id)
     service = request.app.state.tasks

@@ -208,7 +208,7 @@ def make_router() -> APIRouter:
         if len(ids) > MAX_LIST_IDS:
             raise BadRequest(f"at most {MAX_LIST_IDS} ids per call")
         wanted = list(dict.fromkeys(str(i) for i in ids))
-        async with request.app.state.db.read() as session:
+        async with request.app.state.db.reading() as session:
             tasks = await repository.get_many_by_mj_ids(session, wanted, caller.user.id)
         by_id = {t.mj_id: t for t in tasks}
         # JSONResponse directly: the plain dicts need none of FastAPI's per-value encoding pass.
@@ -216,7 +216,7 @@ def make_router() -> APIRouter:
 
     @router.get("/mj/task/list")
     async def recent(request: Request, caller: RelayCaller):
-        async with request.app.state.db.read() as session:
+        async with request.app.state.db.reading() as session:
             tasks, _ = await repository.list_tasks(session, repository.TaskFilter(user_id=caller.user.id), 0,
                                                    RECENT_LIMIT)
         return JSONResponse([render(t, request) for t in tasks])

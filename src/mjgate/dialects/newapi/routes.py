@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from mjgate.api.deps import AdminUser, CurrentUser, ReadSession
+from mjgate.api.deps import AdminUser, CurrentUser
 from mjgate.api.routing import dialect_route
 from mjgate.dialects.newapi.render import error_reply, task_item
 from mjgate.errors import BadRequest
@@ -65,9 +65,10 @@ def _filter(request: Request, *, user_id: int | None, allow_channel: bool) -> Ta
     return TaskFilter(user_id=user_id, channel_id=channel_id, mj_id=mj_id, start_ms=start_ms, end_ms=end_ms)
 
 
-async def _page(request: Request, session, flt: TaskFilter, *, admin: bool) -> dict:
+async def _page(request: Request, flt: TaskFilter, *, admin: bool) -> dict:
     page, size = _paging(request)
-    tasks, total = await list_tasks(session, flt, (page - 1) * size, size)
+    async with request.app.state.db.reading() as conn:
+        tasks, total = await list_tasks(conn, flt, (page - 1) * size, size)
     return {
         "success": True,
         "message": "",
@@ -82,11 +83,11 @@ async def _page(request: Request, session, flt: TaskFilter, *, admin: bool) -> d
 
 @router.get("/api/mj/self", summary="The caller's own Midjourney tasks")
 @router.get("/api/mj/self/", include_in_schema=False)
-async def list_own_tasks(request: Request, user: CurrentUser, session: ReadSession) -> dict:
-    return await _page(request, session, _filter(request, user_id=user.id, allow_channel=False), admin=False)
+async def list_own_tasks(request: Request, user: CurrentUser) -> dict:
+    return await _page(request, _filter(request, user_id=user.id, allow_channel=False), admin=False)
 
 
 @router.get("/api/mj/", summary="Every user's Midjourney tasks (admin)")
 @router.get("/api/mj", include_in_schema=False)
-async def list_all_tasks(request: Request, admin: AdminUser, session: ReadSession) -> dict:
-    return await _page(request, session, _filter(request, user_id=None, allow_channel=True), admin=True)
+async def list_all_tasks(request: Request, admin: AdminUser) -> dict:
+    return await _page(request, _filter(request, user_id=None, allow_channel=True), admin=True)
