@@ -55,7 +55,6 @@ from mjgate.db import Database  # noqa: E402
 from mjgate.models import ApiKey, Channel, LedgerEntry, User  # noqa: E402
 from tests.factories import insert_tasks, make_key, make_user, task_row  # noqa: E402
 from tests.fixtures.live import _env, free_port, start_gateway  # noqa: E402
-from tests.fixtures.processes import start_and_wait_for  # noqa: E402
 from tests.fixtures.simulator import start_simulator_process  # noqa: E402
 
 SECRET_KEY = "bench-floor-secret"  # signs image URLs on both sides, so their answers compare byte for byte
@@ -63,7 +62,8 @@ ACCESS_TOKEN = "0123456789abcdef0123456789abcdef"  # the heavy user's new-api ac
 QUOTA = 10**15
 IMAGE_MJ_ID = "benchfloorimage"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SETTLE_S = 8.0  # after mjgate's submits: how long its poller may take to settle them before the next workload
+SETTLE_S = 15.0  # after the submits: how long a server may take to go quiet (poller, image copies)
+IDLE_CPU_SHARE = 0.04  # quiet: under 4% of a core over half a second
 
 
 @dataclass
@@ -77,7 +77,7 @@ class Workload:
 
 
 def workloads(args) -> list[Workload]:
-    s = 0.35 if args.quick else 1.0
+    s = 0.15 if args.quick else 1.0
     n = lambda x: max(20, int(x * s * args.scale))  # noqa: E731
     rows = f"{args.rows // 1_000_000}M" if args.rows % 1_000_000 == 0 else f"{args.rows // 1000}k"
     c = args.concurrency
@@ -87,7 +87,7 @@ def workloads(args) -> list[Workload]:
         Workload(f"fetch by id c={c}", "fetch", c, n(5000), "rate"),
         Workload(f"list-by-condition x100 c={c}", "list", c, n(400), "rate"),
         Workload(f"/api/mj/self page 1, {rows} rows", "self", c, n(600), "rate"),
-        Workload(f"image {args.image_mb} MB, one stream", "image", 1, 3, "throughput", direct=True),
+        Workload(f"image {args.image_mb} MB, one stream", "image", 1, 10, "throughput", direct=True),
     ]
 
 
@@ -217,6 +217,24 @@ async def due_count(url: str) -> int:
         await db.dispose()
 
 
+async def quiesce(server: Server, url: str, polls: bool) -> tuple[float, int]:
+    """Wait until the server is idle and, when it polls, has nothing due to poll (at most SETTLE_S).
+
+    Returns the CPU seconds it spent meanwhile and how many tasks were still due at the end.
+    """
+    start = last = tree_cpu(server.pid)
+    deadline = time.monotonic() + SETTLE_S
+    due = 0
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        now = tree_cpu(server.pid)
+        busy, last = now - last, now
+        due = await due_count(url) if polls else 0
+        if busy < IDLE_CPU_SHARE * 0.5 and not due:
+            break
+    return tree_cpu(server.pid) - start, due
+
+
 async def ledger_check(world: World) -> str:
     """Money is exact on both sides: every submitting user's balance equals its ledger, every key's spend too."""
     db = Database(world.url)
@@ -251,6 +269,7 @@ class Server:
     base_url: str
     proc: subprocess.Popen | None  # None: the simulator itself (direct)
     stop: object = None
+    log_path: Path | None = None
 
     @property
     def pid(self) -> int | None:
@@ -262,14 +281,20 @@ def start_floor(world: World, tmp: Path) -> Server:
                FLOOR_SECRET_KEY=SECRET_KEY, FLOOR_UPSTREAM_URL=world.sim.base_url,
                FLOOR_UPSTREAM_SECRET=world.sim.secret, FLOOR_CHANNEL_ID=str(world.channel_id))
     port = free_port()
-    proc, _ = start_and_wait_for([sys.executable, "-c", f"import floor_app; floor_app.serve({port})"], env,
-                                 r"(?i)started|listening", "floor", 30)
+    tmp.mkdir(parents=True, exist_ok=True)
+    log = open(tmp / f"floor-{port}.log", "w")
+    proc = subprocess.Popen([sys.executable, "-c", f"import floor_app; floor_app.serve({port})"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    _wait_healthy(base, proc)
+    try:
+        _wait_healthy(base, proc)
+    except RuntimeError:
+        _stop(proc)
+        raise RuntimeError(f"the floor did not start:\n{(tmp / f'floor-{port}.log').read_text()[-3000:]}") from None
 
     def stop():
         _stop(proc)
-    return Server("floor", base, proc, stop)
+    return Server("floor", base, proc, stop, tmp / f"floor-{port}.log")
 
 
 def _wait_healthy(base: str, proc: subprocess.Popen) -> None:
@@ -300,7 +325,7 @@ def _stop(proc: subprocess.Popen) -> None:
 def start_mjgate(world: World, label: str, src: Path, tmp: Path) -> Server:
     gateway = start_gateway(world.url, tmp / label, server="granian", PYTHONPATH=str(src),
                             MJGATE_SECRET_KEY=SECRET_KEY, MJGATE_UPSTREAM_CALLBACKS="false")
-    return Server(label, gateway.base_url, gateway.proc, gateway.stop)
+    return Server(label, gateway.base_url, gateway.proc, gateway.stop, gateway.log_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,6 +340,8 @@ class Measure:
     server_cpu: float | None  # seconds over the timed window
     driver_cpu: float
     units: float = 0.0  # bytes, for the image
+    background_cpu: float | None = None  # submits: CPU seconds after the window until the server was quiet
+    unsettled: int = 0  # submits: tasks still due to poll when the quiet wait ended
 
     def value(self, metric: str) -> float:
         if metric == "latency":
@@ -331,6 +358,9 @@ class Measure:
                "driver_cpu_share": round(self.driver_cpu / self.elapsed, 3)}
         if metric == "throughput":
             out["gb_per_s"] = round(self.units / self.elapsed / 1e9, 4)
+        if self.background_cpu is not None:
+            out["background_cpu_per_req_ms"] = round(self.background_cpu / self.requests * 1000, 4)
+            out["unsettled_after_wait"] = self.unsettled
         return out
 
 
@@ -361,12 +391,12 @@ class Driver:
         self.samples: dict[str, object] = {}  # the first answer of each read workload, for the shape check
         self.submitted = 0
 
-    def call(self, w: Workload, server: Server):
+    def call(self, w: Workload, server: Server, keep_sample: bool = True):
         """call(worker, i) -> bytes received (0 for JSON workloads)."""
         base, world, http = server.base_url, self.world, self.http
         direct = server.proc is None
         heavy = {"Authorization": f"Bearer {world.heavy_key}"}
-        sample = self.samples.setdefault(server.label, {})
+        sample = self.samples.setdefault(server.label, {}) if keep_sample else {}
         if w.kind == "submit":
             keys = [{"mj-api-secret": world.sim.secret}] if direct else \
                 [{"Authorization": f"Bearer {k}"} for k in world.submit_keys]
@@ -385,7 +415,7 @@ class Driver:
                 async with http.get(f"{base}/mj/task/{mj_id}/fetch", headers=heavy) as resp:
                     data = await _json(resp, lambda b: b.get("id") == mj_id)
                 if i == 0:
-                    sample["fetch"] = data
+                    sample["fetch"] = normalised(data, base)
                 return 0
             return fetch
         if w.kind == "list":
@@ -397,7 +427,7 @@ class Driver:
                 async with http.post(f"{base}/mj/task/list-by-condition", json={"ids": chunk}, headers=heavy) as resp:
                     data = await _json(resp, lambda b: isinstance(b, list) and [t["id"] for t in b] == chunk)
                 if i == 0:
-                    sample["list"] = data
+                    sample["list"] = normalised(data, base)
                 return 0
             return listing
         if w.kind == "self":
@@ -408,7 +438,7 @@ class Driver:
                     data = await _json(resp, lambda b: b["data"]["total"] == world.heavy_total
                                        and len(b["data"]["items"]) == 20)
                 if i == 0:
-                    sample["self"] = data
+                    sample["self"] = normalised(data, base)
                 return 0
             return own
         if w.kind == "image":
@@ -432,8 +462,8 @@ class Driver:
             return image
         raise ValueError(w.kind)
 
-    async def run(self, w: Workload, server: Server) -> Measure:
-        call = self.call(w, server)
+    async def run(self, w: Workload, server: Server, keep_sample: bool = True) -> Measure:
+        call = self.call(w, server, keep_sample)
         warmup = 1 if w.kind == "image" else max(10, w.requests // 20)
         await self._drive(call, warmup, w.concurrency, offset=10**6)
         cpu0 = tree_cpu(server.pid) if server.pid else None
@@ -493,23 +523,45 @@ class Profiler:
 
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+)(?::\d+)?\)$")
-# Inclusive shares: a sample counts for a layer when any frame of its stack is in it.
-LAYERS = [
-    ("SQLAlchemy ORM (sqlalchemy/orm)", ("sqlalchemy/orm/",)),
-    ("SQLAlchemy Core: engine, SQL compiler, pool", ("sqlalchemy/engine/", "sqlalchemy/sql/", "sqlalchemy/pool/")),
-    ("SQLAlchemy async/greenlet bridge (util/_concurrency_py3k, ext/asyncio)",
-     ("sqlalchemy/util/_concurrency_py3k", "sqlalchemy/ext/asyncio/")),
-    ("SQLAlchemy dialect adapters (dialects/)", ("sqlalchemy/dialects/",)),
+# Where a sample's time goes: the innermost frame of the stack that belongs to one of these (py-spy
+# charges time in C, Cython or Rust to the nearest Python frame, so asyncpg's protocol counts as asyncpg
+# and granian's Rust server as granian). Frames of the standard library are looked through; a stack
+# with none of these is "other". The shares add up to 100%.
+WHERE = [
+    ("granian (its Rust HTTP server and ASGI bridge)", ("granian/",)),
     ("asyncpg", ("asyncpg/",)),
     ("aiosqlite / sqlite3", ("aiosqlite/", "sqlite3/")),
+    ("asyncmy", ("asyncmy/",)),
+    ("SQLAlchemy ORM (orm/: session, loading, unit of work)", ("sqlalchemy/orm/",)),
+    ("SQLAlchemy SQL construction and compiling (sql/)", ("sqlalchemy/sql/",)),
+    ("SQLAlchemy engine and pool (engine/, pool/)", ("sqlalchemy/engine/", "sqlalchemy/pool/")),
+    ("SQLAlchemy async/greenlet bridge (ext/asyncio, util/concurrency)",
+     ("sqlalchemy/ext/asyncio/", "sqlalchemy/util/_concurrency_py3k", "sqlalchemy/util/concurrency")),
+    ("SQLAlchemy dialect adapters (dialects/)", ("sqlalchemy/dialects/",)),
+    ("SQLAlchemy, other", ("sqlalchemy/",)),
     ("FastAPI (routing, dependencies, encoders)", ("fastapi/",)),
     ("Starlette", ("starlette/",)),
     ("pydantic", ("pydantic/", "pydantic_core/")),
-    ("aiohttp (upstream client, image copier)", ("aiohttp/",)),
-    ("json", ("json/",)),
+    ("aiohttp (upstream calls, image copies)", ("aiohttp/",)),
     ("structlog / logging", ("structlog/", "logging/")),
-    ("mjgate poller (poller/)", ("mjgate/poller/",)),
-    ("mjgate image copier (images/store.py)", ("mjgate/images/store.py",)),
+    ("json", ("json/",)),
+    ("ssl", ("ssl.py",)),
+    ("mjgate's own code", ("mjgate/",)),
+]
+# Inclusive: a sample counts when any frame of its stack is in the layer (these overlap).
+UNDER = [
+    ("under SQLAlchemy (any frame)", ("sqlalchemy/",)),
+    ("under the SQLAlchemy ORM session (orm/session.py)", ("sqlalchemy/orm/session.py",)),
+    ("under the greenlet bridge (util/_concurrency_py3k greenlet_spawn / await_only)",
+     ("sqlalchemy/util/_concurrency_py3k",)),
+    ("under FastAPI dependency solving (fastapi/dependencies/)", ("fastapi/dependencies/",)),
+    ("under asyncpg connect (connect_utils.py: new connections)", ("asyncpg/connect_utils.py",)),
+    ("under the pool's pre-ping (engine/default.py do_ping)", ("do_ping",)),
+    ("under aiohttp", ("aiohttp/",)),
+    ("under mjgate's poller (poller/)", ("mjgate/poller/",)),
+    ("under mjgate's image copier (images/store.py)", ("mjgate/images/store.py",)),
+    ("under mjgate's pricing and channel choice (billing/pricing.py, channels/selection.py)",
+     ("mjgate/billing/pricing.py", "mjgate/channels/selection.py")),
 ]
 
 
@@ -537,45 +589,49 @@ def _package(file: str) -> str:
     return parts[0].removesuffix(".py")
 
 
+def _where(frames: list[tuple[str, str]]) -> str:
+    for _func, file in reversed(frames):
+        for name, needles in WHERE:
+            if any(needle in file for needle in needles):
+                return name
+    return "other (asyncio, the standard library)"
+
+
 def summarise_profile(path: Path, top: int = 12) -> dict:
     samples = 0
-    by_layer: Counter = Counter()
-    by_package_self: Counter = Counter()
-    by_function_self: Counter = Counter()
-    by_package_incl: Counter = Counter()
+    where: Counter = Counter()
+    under: Counter = Counter()
+    functions: Counter = Counter()
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
-        n = int(count)
         frames = _frames(stack)
         if not frames:
             continue
+        n = int(count)
         samples += n
-        files = [f for _, f in frames]
-        for name, needles in LAYERS:
-            if any(needle in f for f in files for needle in needles):
-                by_layer[name] += n
-        for pkg in {_package(f) for f in files}:
-            by_package_incl[pkg] += n
+        where[_where(frames)] += n
+        text_ = ";".join(f"{func} ({file})" for func, file in frames)
+        for name, needles in UNDER:
+            if any(needle in text_ for needle in needles):
+                under[name] += n
         func, file = frames[-1]
-        by_package_self[_package(file)] += n
-        by_function_self[f"{func} ({file.split('site-packages/')[-1]})"] += n
+        functions[f"{func} ({file.split('site-packages/')[-1]})"] += n
 
     def share(counter, k):
         return [(name, round(100 * count / samples, 1)) for name, count in counter.most_common(k)] if samples else []
-    return {"samples": samples, "layers_inclusive": share(by_layer, len(LAYERS)),
-            "packages_inclusive": share(by_package_incl, top), "packages_self": share(by_package_self, top),
-            "functions_self": share(by_function_self, top)}
+    return {"samples": samples, "where": share(where, len(WHERE) + 1), "under": share(under, len(UNDER)),
+            "functions_self": share(functions, top)}
 
 
 def profile_markdown(name: str, summary: dict) -> str:
     lines = [f"#### {name} ({summary['samples']:,} samples)", "",
-             "| layer (inclusive: any frame of the stack in it) | share |", "|---|---:|"]
-    lines += [f"| {n} | {s}% |" for n, s in summary["layers_inclusive"]]
-    lines += ["", "| package, self time (the frame on top) | share |", "|---|---:|"]
-    lines += [f"| {n} | {s}% |" for n, s in summary["packages_self"]]
-    lines += ["", "| function, self time | share |", "|---|---:|"]
+             "| where the time goes (innermost known layer; adds up to 100%) | share |", "|---|---:|"]
+    lines += [f"| {n} | {s}% |" for n, s in summary["where"]]
+    lines += ["", "| inclusive (any frame of the stack; overlapping) | share |", "|---|---:|"]
+    lines += [f"| {n} | {s}% |" for n, s in summary["under"]]
+    lines += ["", "| function, self time (the frame on top) | share |", "|---|---:|"]
     lines += [f"| `{n}` | {s}% |" for n, s in summary["functions_self"]]
     return "\n".join(lines)
 
@@ -599,7 +655,6 @@ def profiled_workloads(wls: list[Workload]) -> list[Workload]:
 
 async def run_pass(driver: Driver, world: World, server: Server, wls: list[Workload], results: dict, rnd: int,
                    *, profile: Path | None = None) -> None:
-    mjgate_side = server.proc is not None and server.label != "floor"
     for w in wls:
         if server.proc is None and not w.direct:
             continue
@@ -608,7 +663,10 @@ async def run_pass(driver: Driver, world: World, server: Server, wls: list[Workl
             # Attached for this workload only (its short warm-up included).
             profiler = Profiler(server.pid, profile_path(profile, world.backend, server.label, w))
         try:
-            m = await driver.run(w, server)
+            m = await driver.run(w, server, keep_sample=profile is None)
+        except Failure as exc:
+            log = server.log_path.read_text(errors="replace")[-4000:] if server.log_path else ""
+            raise Failure(f"{server.label}, {w.name}: {exc}\n--- server log (tail) ---\n{log}") from None
         finally:
             if profiler is not None:
                 profiler.stop()
@@ -619,10 +677,9 @@ async def run_pass(driver: Driver, world: World, server: Server, wls: list[Workl
               f"{ {'latency': 'ms p50', 'rate': 'req/s', 'throughput': 'GB/s'}[w.metric] }{cpu}, "
               f"driver CPU {m.driver_cpu / m.elapsed:.0%}", file=sys.stderr, flush=True)
         if w.kind == "submit" and server.proc is not None:
-            if mjgate_side:  # its poller settles what it submitted; give it a moment before the reads
-                deadline = time.monotonic() + SETTLE_S
-                while time.monotonic() < deadline and await due_count(world.url):
-                    await asyncio.sleep(0.5)
+            # What the submits set going in the background (mjgate: its poller, the image copier)
+            # finishes before the next workload, so it is not counted as that workload's CPU.
+            m.background_cpu, m.unsettled = await quiesce(server, world.url, polls=server.label != "floor")
             await neutralise_polls(world.url)
 
 
@@ -688,10 +745,23 @@ def backend_table(world: World, wls: list[Workload], results: dict, labels: list
             vs, direct = ["" for _ in gw], ""
         lines.append("| " + " | ".join([w.name, cell("floor"), *(cell(g) for g in gw), *ratios, *cpus, *cpu_ratios,
                                          direct, *vs]) + " |")
+    notes = []
+    for w in wls:
+        if w.kind != "submit" or w.concurrency == 1:
+            continue
+        for label, ms in results.get(w.name, {}).items():
+            tails = [m.background_cpu / m.requests * 1000 for m in ms if m.background_cpu is not None]
+            if tails:
+                unsettled = max(m.unsettled for m in ms)
+                notes.append(f"{label} {statistics.median(tails):.2f} ms" + (
+                    f" ({unsettled:,} tasks still due after {SETTLE_S:.0f} s)" if unsettled else ""))
+    if notes:
+        lines += ["", f"Background CPU per task after `{[w.name for w in wls if w.kind == 'submit'][-1]}`, until the "
+                      "server was quiet (mjgate: its poller and image copies; not in CPU/req): " + "; ".join(notes) + "."]
     return "\n".join(lines), out
 
 
-def shape_check(driver: Driver, labels: list[str], servers_base: dict[str, str]) -> str:
+def shape_check(driver: Driver, labels: list[str]) -> str:
     """The floor answers what mjgate answers: compare the first answer of each read workload."""
     notes = []
     floor = driver.samples.get("floor", {})
@@ -702,8 +772,7 @@ def shape_check(driver: Driver, labels: list[str], servers_base: dict[str, str])
         for kind in ("fetch", "list", "self"):
             if kind not in floor or kind not in other:
                 continue
-            a = normalised(floor[kind], servers_base["floor"])
-            b = normalised(other[kind], servers_base[label])
+            a, b = floor[kind], other[kind]
             if a != b:
                 notes.append(f"{kind}: floor and {label} differ: {_first_difference(a, b)}")
     return "; ".join(notes) if notes else "fetch, list-by-condition and /api/mj/self answers identical (base URL aside)"
@@ -739,9 +808,9 @@ async def bench_backend(backend: str, url: str, sim, args, tmp: Path) -> dict:
     wls = workloads(args)
     results: dict = {}
     labels = ["floor", *(label for label, _ in sides)]
-    bases: dict[str, str] = {}
     connector = aiohttp.TCPConnector(limit=args.concurrency * 2, limit_per_host=args.concurrency * 2)
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as http:
         driver = Driver(http, world, args)
         direct = Server("direct", sim.base_url, None)
@@ -750,7 +819,6 @@ async def bench_backend(backend: str, url: str, sim, args, tmp: Path) -> dict:
                 await neutralise_polls(url)
                 server = start_floor(world, tmp) if label == "floor" else \
                     start_mjgate(world, label, dict(sides)[label], tmp)
-                bases[label] = server.base_url
                 try:
                     await run_pass(driver, world, server, wls, results, rnd)
                 finally:
@@ -772,8 +840,9 @@ async def bench_backend(backend: str, url: str, sim, args, tmp: Path) -> dict:
     table, data = backend_table(world, wls, results, labels)
     money = await ledger_check(world)
     return {"backend": backend, "version": world.version, "table": table, "workloads": data,
-            "shapes": shape_check(driver, labels, bases), "ledger": money, "profiles": profiles,
-            "seconds": round(time.perf_counter() - started)}
+            "shapes": shape_check(driver, labels), "ledger": money, "profiles": profiles,
+            "seconds": round(time.perf_counter() - started),
+            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -840,7 +909,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"{label}: {src}")
     for r in reports:
         lines += ["", f"### {r['backend']}: {r['version']}", "", r["table"], "",
-                  f"Answers: {r['shapes']}. Ledger: {r['ledger']}. ({r['seconds']} s)"]
+                  f"Answers: {r['shapes']}. Ledger: {r['ledger']}. Took {r['seconds']} s; 1-minute load "
+                  f"average {r['load_average'][0]} before, {r['load_average'][1]} after."]
     lines += ["", "Ratios: a side's value over the floor's (req/s and GB/s: below 1 is slower; submit c=1 is p50 "
                   "latency: above 1 is slower). CPU/req: user+system time of the server's process tree over the "
                   "timed window, per request (the image: per 50 MB stream). direct: the client straight at the "

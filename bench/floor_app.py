@@ -23,6 +23,7 @@ import os
 import secrets
 import sqlite3
 import time
+import traceback
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
@@ -30,7 +31,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 IMAGINE_PRICE = 50_000  # 0.1 USD x 500,000 quota units: mjgate's default mj_imagine price, group and mode ratio 1
@@ -204,6 +205,10 @@ class _SqliteTx:
             return cursor.lastrowid
 
 
+def _my_sql(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
 class MysqlStore:
     """MariaDB/MySQL through asyncmy, READ COMMITTED like mjgate's engine."""
 
@@ -229,7 +234,7 @@ class MysqlStore:
         from asyncmy.cursors import DictCursor
 
         async with self.pool.acquire() as conn, conn.cursor(DictCursor) as cursor:
-            await cursor.execute(sql.replace("?", "%s"), args)
+            await cursor.execute(_my_sql(sql), args)
             return list(await cursor.fetchall())
 
     async def write(self, fn):
@@ -253,10 +258,10 @@ class _MysqlTx:
         self.cursor = cursor
 
     async def execute(self, sql: str, *args) -> int:
-        return await self.cursor.execute(sql.replace("?", "%s"), args)
+        return await self.cursor.execute(_my_sql(sql), args)
 
     async def insert(self, sql: str, *args) -> int:
-        await self.cursor.execute(sql.replace("?", "%s"), args)
+        await self.cursor.execute(_my_sql(sql), args)
         return self.cursor.lastrowid
 
 
@@ -585,15 +590,35 @@ async def task_image(request: Request):
         return JSONResponse({"error": {"code": "api_error", "message": f"upstream {upstream.status}"}},
                             status_code=502)
 
-    async def body():
-        try:
-            async for chunk in upstream.content.iter_chunked(CHUNK_BYTES):
-                yield chunk
-        finally:
-            upstream.close()
+    headers = [(b"content-type", upstream.headers.get("content-type", "image/png").encode())]
+    if "content-length" in upstream.headers:
+        headers.append((b"content-length", upstream.headers["content-length"].encode()))
+    return RelayedImage(upstream, headers)
 
-    headers = {k: upstream.headers[k] for k in ("content-length",) if k in upstream.headers}
-    return StreamingResponse(body(), media_type=upstream.headers.get("content-type", "image/png"), headers=headers)
+
+class RelayedImage:
+    """The least an ASGI relay can do: one send per 64 KB chunk, the upstream closed however it ends."""
+
+    def __init__(self, upstream: aiohttp.ClientResponse, headers: list):
+        self.upstream = upstream
+        self.headers = headers
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+            async for chunk in self.upstream.content.iter_chunked(CHUNK_BYTES):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            pass  # the client went away
+        finally:
+            self.upstream.close()
+
+
+async def crashed(request: Request, exc: Exception) -> JSONResponse:
+    # Printed, so bench/floor.py can show why a request failed (its log is the server's output).
+    traceback.print_exception(exc)
+    return JSONResponse({"error": {"code": "internal", "message": repr(exc)[:300]}}, status_code=500)
 
 
 async def healthz(request: Request):
@@ -623,7 +648,7 @@ def create_app() -> Starlette:
         Route("/mj/task/list-by-condition", list_by_condition, methods=["POST"]),
         Route("/api/mj/self", own_tasks),
         Route("/mj/image/{mj_id}", task_image),
-    ], lifespan=lifespan)
+    ], lifespan=lifespan, exception_handlers={Exception: crashed})
 
 
 def serve(port: int) -> None:
