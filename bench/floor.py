@@ -62,7 +62,7 @@ ACCESS_TOKEN = "0123456789abcdef0123456789abcdef"  # the heavy user's new-api ac
 QUOTA = 10**15
 IMAGE_MJ_ID = "benchfloorimage"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SETTLE_S = 15.0  # after the submits: how long a server may take to go quiet (poller, image copies)
+SETTLE_S = 15.0  # after the submits: how long a server may take to go quiet (poller, image copies); --quick 5
 IDLE_CPU_SHARE = 0.04  # quiet: under 4% of a core over half a second
 
 
@@ -81,14 +81,16 @@ def workloads(args) -> list[Workload]:
     n = lambda x: max(20, int(x * s * args.scale))  # noqa: E731
     rows = f"{args.rows // 1_000_000}M" if args.rows % 1_000_000 == 0 else f"{args.rows // 1000}k"
     c = args.concurrency
-    return [
+    every = [
         Workload("submit c=1", "submit", 1, n(300), "latency", direct=True),
         Workload(f"submit c={c}, {args.users} users", "submit", c, n(1500), "rate"),
         Workload(f"fetch by id c={c}", "fetch", c, n(5000), "rate"),
         Workload(f"list-by-condition x100 c={c}", "list", c, n(400), "rate"),
         Workload(f"/api/mj/self page 1, {rows} rows", "self", c, n(600), "rate"),
-        Workload(f"image {args.image_mb} MB, one stream", "image", 1, 10, "throughput", direct=True),
+        Workload(f"image {args.image_mb} MB, one stream", "image", 1, 5 if args.quick else 10, "throughput",
+                 direct=True),
     ]
+    return [w for w in every if not args.only or any(o in w.name for o in args.only)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,6 +120,17 @@ def tree_pids(root: int) -> list[int]:
         out.append(pid)
         todo.extend(parents.get(pid, []))
     return out
+
+
+def uvloop_loaded(root: int) -> bool:
+    """Whether any process of the tree has uvloop's extension mapped (granian's loop=auto picks it when installed)."""
+    for pid in tree_pids(root):
+        try:
+            if "uvloop/loop." in Path(f"/proc/{pid}/maps").read_text():
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def tree_cpu(root: int) -> float:
@@ -217,13 +230,13 @@ async def due_count(url: str) -> int:
         await db.dispose()
 
 
-async def quiesce(server: Server, url: str, polls: bool) -> tuple[float, int]:
+async def quiesce(server: Server, url: str, polls: bool, settle_s: float = SETTLE_S) -> tuple[float, int]:
     """Wait until the server is idle and, when it polls, has nothing due to poll (at most SETTLE_S).
 
     Returns the CPU seconds it spent meanwhile and how many tasks were still due at the end.
     """
     start = last = tree_cpu(server.pid)
-    deadline = time.monotonic() + SETTLE_S
+    deadline = time.monotonic() + settle_s
     due = 0
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
@@ -679,7 +692,8 @@ async def run_pass(driver: Driver, world: World, server: Server, wls: list[Workl
         if w.kind == "submit" and server.proc is not None:
             # What the submits set going in the background (mjgate: its poller, the image copier)
             # finishes before the next workload, so it is not counted as that workload's CPU.
-            m.background_cpu, m.unsettled = await quiesce(server, world.url, polls=server.label != "floor")
+            m.background_cpu, m.unsettled = await quiesce(server, world.url, polls=server.label != "floor",
+                                                          settle_s=driver.args.settle_s)
             await neutralise_polls(world.url)
 
 
@@ -704,7 +718,8 @@ def median_cpu(ms: list[Measure]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def backend_table(world: World, wls: list[Workload], results: dict, labels: list[str]) -> tuple[str, dict]:
+def backend_table(world: World, wls: list[Workload], results: dict, labels: list[str],
+                  settle_s: float = SETTLE_S) -> tuple[str, dict]:
     gw = [label for label in labels if label != "floor"]
     head = (["workload", "floor", *gw, *(f"{g}/floor" for g in gw), "CPU/req floor", *(f"CPU/req {g}" for g in gw),
              *(f"CPU ratio {g}" if len(gw) > 1 else "CPU ratio" for g in gw), "direct",
@@ -754,7 +769,7 @@ def backend_table(world: World, wls: list[Workload], results: dict, labels: list
             if tails:
                 unsettled = max(m.unsettled for m in ms)
                 notes.append(f"{label} {statistics.median(tails):.2f} ms" + (
-                    f" ({unsettled:,} tasks still due after {SETTLE_S:.0f} s)" if unsettled else ""))
+                    f" ({unsettled:,} tasks still due after {settle_s:.0f} s)" if unsettled else ""))
     if notes:
         lines += ["", f"Background CPU per task after `{[w.name for w in wls if w.kind == 'submit'][-1]}`, until the "
                       "server was quiet (mjgate: its poller and image copies; not in CPU/req): " + "; ".join(notes) + "."]
@@ -808,6 +823,7 @@ async def bench_backend(backend: str, url: str, sim, args, tmp: Path) -> dict:
     wls = workloads(args)
     results: dict = {}
     labels = ["floor", *(label for label, _ in sides)]
+    loops: dict[str, str] = {}
     connector = aiohttp.TCPConnector(limit=args.concurrency * 2, limit_per_host=args.concurrency * 2)
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
@@ -819,6 +835,7 @@ async def bench_backend(backend: str, url: str, sim, args, tmp: Path) -> dict:
                 await neutralise_polls(url)
                 server = start_floor(world, tmp) if label == "floor" else \
                     start_mjgate(world, label, dict(sides)[label], tmp)
+                loops.setdefault(label, "uvloop" if uvloop_loaded(server.pid) else "asyncio (uvloop not loaded)")
                 try:
                     await run_pass(driver, world, server, wls, results, rnd)
                 finally:
@@ -837,12 +854,12 @@ async def bench_backend(backend: str, url: str, sim, args, tmp: Path) -> dict:
                 for w in profiled_workloads(wls):
                     profiles[f"{backend}, {label}, {w.name}"] = summarise_profile(
                         profile_path(args.profile, backend, label, w))
-    table, data = backend_table(world, wls, results, labels)
+    table, data = backend_table(world, wls, results, labels, args.settle_s)
     money = await ledger_check(world)
     return {"backend": backend, "version": world.version, "table": table, "workloads": data,
             "shapes": shape_check(driver, labels), "ledger": money, "profiles": profiles,
             "seconds": round(time.perf_counter() - started),
-            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
+            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)], "loops": loops}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -864,11 +881,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-mb", type=int, default=50)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every request count")
     parser.add_argument("--cap-s", type=float, default=30.0, help="stop a timed workload after this many seconds")
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
+                        help="run only the workloads whose name contains TEXT (repeatable), e.g. --only image")
     parser.add_argument("--sqlite-file", help="the SQLite database file (default: a temporary one)")
     args = parser.parse_args(argv)
     if len(args.src) > 2:
         parser.error("--src at most twice (before, after)")
     args.rows = args.rows or (100_000 if args.quick else 1_000_000)
+    args.settle_s = 5.0 if args.quick else SETTLE_S
     if args.rows < 10_000:
         parser.error("--rows must be at least 10,000")
     args.profile_backends = {b.strip() for b in args.profile_backends.split(",")}
@@ -909,7 +929,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"{label}: {src}")
     for r in reports:
         lines += ["", f"### {r['backend']}: {r['version']}", "", r["table"], "",
-                  f"Answers: {r['shapes']}. Ledger: {r['ledger']}. Took {r['seconds']} s; 1-minute load "
+                  f"Answers: {r['shapes']}. Ledger: {r['ledger']}. Event loops: "
+                  + ", ".join(f"{k} {v}" for k, v in r["loops"].items()) + f". Took {r['seconds']} s; 1-minute load "
                   f"average {r['load_average'][0]} before, {r['load_average'][1]} after."]
     lines += ["", "Ratios: a side's value over the floor's (req/s and GB/s: below 1 is slower; submit c=1 is p50 "
                   "latency: above 1 is slower). CPU/req: user+system time of the server's process tree over the "

@@ -42,6 +42,9 @@ CHUNK_BYTES = 64 * 1024
 MJ_ID_ATTEMPTS = 5
 ACCEPTED = {1, 21, 22}
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The timeouts mjgate's upstream client and image relay use (upstream/client.py, images/proxy.py).
+SUBMIT_TIMEOUT = aiohttp.ClientTimeout(total=30)
+IMAGE_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_read=60)
 SQLITE_READERS = 4
 POOL_SIZE = 10
 
@@ -453,7 +456,7 @@ async def submit_imagine(request: Request):
     try:
         async with state.http.post(f"{cfg.upstream_url}/mj/submit/imagine",
                                    json={"prompt": prompt, "base64Array": [], "botType": bot},
-                                   headers={"mj-api-secret": cfg.upstream_secret}) as resp:
+                                   headers={"mj-api-secret": cfg.upstream_secret}, timeout=SUBMIT_TIMEOUT) as resp:
             answer = json.loads(await resp.read())
         code = int(answer["code"])
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError, KeyError, TypeError) as exc:
@@ -584,7 +587,7 @@ async def task_image(request: Request):
     image_url, channel_base = rows[0]["image_url"], rows[0]["base_url"] or ""
     if urlsplit(image_url).netloc != urlsplit(channel_base).netloc:  # only the channel's own host (no SSRF)
         return JSONResponse({"error": {"code": "forbidden", "message": "image host not allowed"}}, status_code=403)
-    upstream = await request.app.state.http.get(image_url, allow_redirects=False)
+    upstream = await request.app.state.http.get(image_url, allow_redirects=False, timeout=IMAGE_TIMEOUT)
     if upstream.status != 200:
         upstream.release()
         return JSONResponse({"error": {"code": "api_error", "message": f"upstream {upstream.status}"}},
@@ -604,15 +607,24 @@ class RelayedImage:
         self.headers = headers
 
     async def __call__(self, scope, receive, send) -> None:
+        upstream = self.upstream
+
+        async def watch_disconnect() -> None:  # a client that leaves closes the upstream at once
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            upstream.close()
+
+        watcher = asyncio.create_task(watch_disconnect())
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-            async for chunk in self.upstream.content.iter_chunked(CHUNK_BYTES):
+            async for chunk in upstream.content.iter_chunked(CHUNK_BYTES):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:
-            pass  # the client went away
+        except Exception:
+            pass  # the client went away (each server raises its own type)
         finally:
-            self.upstream.close()
+            watcher.cancel()
+            upstream.close()
 
 
 async def crashed(request: Request, exc: Exception) -> JSONResponse:
@@ -622,7 +634,8 @@ async def crashed(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def healthz(request: Request):
-    return JSONResponse({"status": "ok"})
+    # The event loop in use, so bench/floor.py can say which one each server ran on.
+    return JSONResponse({"status": "ok", "loop": type(asyncio.get_running_loop()).__module__})
 
 
 def create_app() -> Starlette:
@@ -633,8 +646,7 @@ def create_app() -> Starlette:
         app.state.config = config
         app.state.store = make_store(config.database_url)
         await app.state.store.open()
-        app.state.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=100),
-                                               timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=60))
+        app.state.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
         try:
             yield
         finally:
