@@ -569,7 +569,10 @@ UNDER = [
      ("sqlalchemy/util/_concurrency_py3k",)),
     ("under FastAPI dependency solving (fastapi/dependencies/)", ("fastapi/dependencies/",)),
     ("under asyncpg connect (connect_utils.py: new connections)", ("asyncpg/connect_utils.py",)),
-    ("under the pool's pre-ping (engine/default.py do_ping)", ("do_ping",)),
+    ("under the pool's pre-ping (its BEGIN; ROLLBACK on each checkout: _async_ping, do_ping)",
+     ("_async_ping", "do_ping")),
+    ("under asyncpg BEGIN / COMMIT / ROLLBACK (asyncpg/transaction.py; the pre-ping's too)",
+     ("(asyncpg/transaction.py)",)),
     ("under aiohttp", ("aiohttp/",)),
     ("under mjgate's poller (poller/)", ("mjgate/poller/",)),
     ("under mjgate's image copier (images/store.py)", ("mjgate/images/store.py",)),
@@ -602,6 +605,9 @@ def _package(file: str) -> str:
     return parts[0].removesuffix(".py")
 
 
+NO_PYTHON_FRAME = "no Python frame (granian's Rust threads, native code)"
+
+
 def _where(frames: list[tuple[str, str]]) -> str:
     for _func, file in reversed(frames):
         for name, needles in WHERE:
@@ -620,10 +626,13 @@ def summarise_profile(path: Path, top: int = 12) -> dict:
         if not count.isdigit():
             continue
         frames = _frames(stack)
-        if not frames:
-            continue
         n = int(count)
         samples += n
+        if not frames:
+            # Active, but no Python frame on the thread: granian's Rust side (its runtime thread), native code.
+            where[NO_PYTHON_FRAME] += n
+            functions[NO_PYTHON_FRAME] += n
+            continue
         where[_where(frames)] += n
         text_ = ";".join(f"{func} ({file})" for func, file in frames)
         for name, needles in UNDER:
@@ -634,7 +643,7 @@ def summarise_profile(path: Path, top: int = 12) -> dict:
 
     def share(counter, k):
         return [(name, round(100 * count / samples, 1)) for name, count in counter.most_common(k)] if samples else []
-    return {"samples": samples, "where": share(where, len(WHERE) + 1), "under": share(under, len(UNDER)),
+    return {"samples": samples, "where": share(where, len(WHERE) + 2), "under": share(under, len(UNDER)),
             "functions_self": share(functions, top)}
 
 
@@ -875,6 +884,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="after the rounds, one more mjgate pass with py-spy attached during submit and fetch; "
                              "raw profiles go to DIR, a summary to the output")
+    parser.add_argument("--summarise", type=Path, metavar="DIR",
+                        help="only print the summaries of the raw py-spy profiles already in DIR, run nothing")
     parser.add_argument("--profile-backends", default="postgresql", help="backends to profile (default postgresql)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--users", type=int, default=32, help="submitting users, each with its own key")
@@ -885,6 +896,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only the workloads whose name contains TEXT (repeatable), e.g. --only image")
     parser.add_argument("--sqlite-file", help="the SQLite database file (default: a temporary one)")
     args = parser.parse_args(argv)
+    if args.summarise:
+        for path in sorted(args.summarise.glob("*.txt")):
+            print(profile_markdown(path.stem, summarise_profile(path)), end="\n\n")
+        return 0
     if len(args.src) > 2:
         parser.error("--src at most twice (before, after)")
     args.rows = args.rows or (100_000 if args.quick else 1_000_000)
