@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+# The benchmarks reuse the tests' fixtures (simulator and gateway starters, factories), which import
+# pytest and httpx: the pinned test tools, without install.sh's browser and npm steps.
+.venv/bin/python -m pip install -q -r requirements-test.lock
 for bench in bench/*.py; do
   grep -q '^if __name__ == "__main__":' "$bench" || continue
   echo "== $bench"
