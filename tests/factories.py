@@ -14,6 +14,7 @@ from mjgate.channels.admin import create_channel
 from mjgate.clock import now_ms
 from mjgate.db import Database
 from mjgate.models import Task
+from mjgate.tasks.repository import recount_user_tasks
 
 _seq = itertools.count(1)
 
@@ -83,9 +84,12 @@ def task_row(user_id: int, *, submit_time: int | None = None, channel_id: int | 
 
 
 async def insert_tasks(db: Database, rows: list[dict], batch: int = 5000) -> None:
+    """Tasks written straight into the table, with their owners' task counts kept as mjgate keeps them."""
     for start in range(0, len(rows), batch):
         async with db.write() as session:
             await session.execute(insert(Task), rows[start:start + batch])
+    async with db.write() as session:
+        await recount_user_tasks(session)
 
 
 def shuffled(values: list) -> list:

@@ -15,7 +15,7 @@ import aiohttp
 import structlog
 
 from mjgate.api.callbacks import notify_path
-from mjgate.auth.relay import KeyCache
+from mjgate.auth.cache import AuthCache
 from mjgate.config import Settings
 from mjgate.db import Database
 from mjgate.db.unit_of_work import CommitHooks
@@ -51,7 +51,7 @@ class Resources:
         self.events = EventBus(settings.redis_url)
         self.upstream = build_upstream(self.http)
         self.reference = ReferenceData(self.db)
-        self.key_cache = KeyCache(settings.relay_auth_cache_s)
+        self.key_cache = AuthCache(settings.relay_auth_cache_s)
         self.rate_limiter = build_rate_limiter(settings.rate_limit_per_minute, settings.redis_url)
         store = build_image_store(settings, self.http)
         self.image_copier = ImageCopier(self.db, self.http, store) if store is not None else None

@@ -47,6 +47,7 @@ async def create_user(
         quota=0,
         used_quota=0,
         request_count=0,
+        task_count=0,
         access_token_hash=hash_secret(token),
         password_hash=hash_password(password) if password else None,
         session_version=0,
@@ -92,6 +93,7 @@ async def set_status(session: AsyncSession, username: str, status: str) -> User:
 async def reset_access_token(session: AsyncSession, user: User) -> str:
     token = new_access_token()
     await repository.set_token_hash(session, user.id, hash_secret(token))
+    stale_after_commit(session)  # the old token must stop working now
     return token
 
 

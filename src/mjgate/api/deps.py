@@ -1,53 +1,19 @@
-"""FastAPI dependencies, declared once: sessions, settings, the calling user."""
+"""FastAPI dependencies, declared once: the calling user (dashboard or relay) and the public base URL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.accounts import repository as accounts
 from mjgate.accounts.users import get_by_access_token
 from mjgate.auth import sessions
 from mjgate.auth.relay import authenticate
-from mjgate.config import Settings
-from mjgate.db import Database
 from mjgate.errors import Forbidden, RateLimited, Unauthorized
 from mjgate.models import User
 from mjgate.ratelimit import retry_after_header
 from mjgate.tasks.submission import Caller
-
-
-def get_db(request: Request) -> Database:
-    return request.app.state.db
-
-
-def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def get_secret_key(request: Request) -> str:
-    return request.app.state.secret_key
-
-
-async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.db.read() as session:
-        yield session
-
-
-async def write_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request owns the transaction: committed after the endpoint returns, rolled back on error."""
-    async with request.app.state.db.write() as session:
-        yield session
-
-
-DbDep = Annotated[Database, Depends(get_db)]
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SecretKeyDep = Annotated[str, Depends(get_secret_key)]
-ReadSession = Annotated[AsyncSession, Depends(read_session)]
-WriteSession = Annotated[AsyncSession, Depends(write_session)]
 
 
 def _strip_bearer(value: str) -> str:
@@ -57,8 +23,12 @@ def _strip_bearer(value: str) -> str:
     return value
 
 
-async def dashboard_user(request: Request, session: ReadSession) -> User:
-    """new-api's user auth: an access token plus a matching New-Api-User header, or the console cookie."""
+async def dashboard_user(request: Request) -> User:
+    """new-api's user auth: an access token plus a matching New-Api-User header, or the console cookie.
+
+    The user behind a token or a cookie is reused for a few seconds (auth/cache.py); a read session
+    is opened only when it is not known.
+    """
     header_user = request.headers.get("new-api-user")
     claimed_id: int | None = None
     if header_user is not None and header_user.strip():
@@ -67,11 +37,9 @@ async def dashboard_user(request: Request, session: ReadSession) -> User:
             raise Unauthorized("New-Api-User must be a numeric user id")
         claimed_id = int(raw)
 
-    user: User | None = None
-    authorization = request.headers.get("authorization", "")
-    token = _strip_bearer(authorization)
+    token = _strip_bearer(request.headers.get("authorization", ""))
     if token:
-        user = await get_by_access_token(session, token)
+        user = await _cached_user(request, "token", token, lambda s: get_by_access_token(s, token))
         if user is None:
             raise Unauthorized("invalid access token")
         if claimed_id is None:
@@ -80,13 +48,25 @@ async def dashboard_user(request: Request, session: ReadSession) -> User:
         parsed = sessions.parse(request.app.state.secret_key, request.cookies.get(sessions.COOKIE_NAME))
         if parsed is None:
             raise Unauthorized("not logged in: send an access token or log in")
-        user = await accounts.user(session, parsed[0])
+        user = await _cached_user(request, "session", f"{parsed[0]}.{parsed[1]}",
+                                  lambda s: accounts.user(s, parsed[0]))
         if user is None or user.session_version != parsed[1]:
             raise Unauthorized("the session has ended; log in again")
     if claimed_id is not None and claimed_id != user.id:
         raise Unauthorized("New-Api-User does not match the access token's user")
     if not user.enabled:
         raise Forbidden("this user is disabled")
+    return user
+
+
+async def _cached_user(request: Request, kind: str, token: str, load) -> User | None:
+    cache = request.app.state.key_cache
+    user = cache.get(kind, token)
+    if user is None:
+        async with request.app.state.db.read() as session:
+            user = await load(session)
+        if user is not None:  # an unknown token is never cached
+            cache.put(kind, token, user)
     return user
 
 

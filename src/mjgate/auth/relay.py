@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-import time
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.accounts import repository as accounts
 from mjgate.accounts.keys import get_by_secret
+from mjgate.auth.cache import AuthCache
 from mjgate.auth.credentials import API_KEY_PREFIX
 from mjgate.clock import now_ms
 from mjgate.errors import Forbidden, Unauthorized
@@ -43,42 +43,13 @@ def _ip_allowed(client_ip: str | None, allowed: list[str]) -> bool:
     return False
 
 
-class KeyCache:
-    """Recently authenticated keys with their owners, for `ttl_s` seconds.
-
-    Every relay request authenticates, and the key and user rows are two queries of a handful;
-    caching them briefly takes those queries off the hot path. The price: disabling a key or a
-    user takes effect within ttl_s on each instance. Money is not at stake: balances and key
-    limits are checked by the reservation's own conditional UPDATEs, never from this cache.
-    """
-
-    MAX_ENTRIES = 10_000
-
-    def __init__(self, ttl_s: float):
-        self.ttl_s = ttl_s
-        self._entries: dict[str, tuple[float, Caller]] = {}
-
-    def get(self, token: str) -> Caller | None:
-        entry = self._entries.get(token)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, token: str, caller: Caller) -> None:
-        if self.ttl_s <= 0:
-            return
-        if len(self._entries) >= self.MAX_ENTRIES:
-            self._entries.clear()  # crude but bounded; the next requests refill it
-        self._entries[token] = (time.monotonic() + self.ttl_s, caller)
-
-
 async def authenticate(request: Request, session: AsyncSession | None = None) -> Caller:
     """The caller of a relay request; session None opens a short read session only on a cache miss."""
     token = presented_key(request)
     if not token:
         raise Unauthorized("missing API key: send 'Authorization: Bearer sk-...' or an mj-api-secret header")
-    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
-    caller = cache.get(token) if cache is not None else None
+    cache: AuthCache | None = getattr(request.app.state, "key_cache", None)
+    caller = cache.get("key", token) if cache is not None else None
     if caller is None:
         if session is None:
             async with request.app.state.db.read() as own_session:
@@ -86,7 +57,7 @@ async def authenticate(request: Request, session: AsyncSession | None = None) ->
         else:
             caller = await _load_caller(token, session)
         if cache is not None:
-            cache.put(token, caller)
+            cache.put("key", token, caller)
     _check_caller(request, caller)
     return caller
 

@@ -33,10 +33,12 @@ async def move_balance(session: AsyncSession, user_id: int, amount: int) -> bool
 
 
 async def take_for_task(session: AsyncSession, user_id: int, price: int) -> bool:
-    """Take a task's price from the balance if it covers it, and count the request."""
+    """Take a task's price from the balance if it covers it, and count the request and the task
+    (the task row is inserted in the same transaction: users.task_count stays its exact count)."""
     taken = await session.execute(
         update(User).where(User.id == user_id, User.quota >= price)
-        .values(quota=User.quota - price, used_quota=User.used_quota + price, request_count=User.request_count + 1)
+        .values(quota=User.quota - price, used_quota=User.used_quota + price, request_count=User.request_count + 1,
+                task_count=User.task_count + 1)
     )
     return taken.rowcount == 1
 

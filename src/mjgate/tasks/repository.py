@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, insert as sql_insert, select, update
 
-from mjgate.models import Task
+from mjgate.models import Task, User
 from mjgate.models.task import TERMINAL_STATUSES
 from mjgate.tasks.record import COLUMN_NAMES, COLUMNS, TaskRecord, from_row
 
@@ -66,8 +66,24 @@ def count_query(flt: TaskFilter):
     return select(func.count()).select_from(Task).where(*flt.where())
 
 
+_USER_TASK_COUNT = select(User.task_count).where(User.id == bindparam("user_id"))
+
+
+async def count(conn, flt: TaskFilter) -> int:
+    """How many tasks match: a user's whole history from the count kept on the user, else counted."""
+    if flt.user_id is not None and flt == TaskFilter(user_id=flt.user_id):
+        return int(await conn.scalar(_USER_TASK_COUNT, {"user_id": flt.user_id}) or 0)
+    return int(await conn.scalar(count_query(flt)))
+
+
+async def recount_user_tasks(conn) -> None:
+    """Set every users.task_count from the tasks table (after rows were inserted or removed in bulk)."""
+    await conn.execute(update(User).values(
+        task_count=select(func.count()).select_from(Task).where(Task.user_id == User.id).scalar_subquery()))
+
+
 async def list_tasks(conn, flt: TaskFilter, offset: int, limit: int) -> tuple[list[TaskRecord], int]:
-    total = int(await conn.scalar(count_query(flt)))
+    total = await count(conn, flt)
     if offset >= total:
         return [], total
     return await _records(conn, list_query(flt, offset, limit)), total

@@ -79,13 +79,8 @@ async def same_site_json(request: Request) -> None:
     check_csrf(request, require_token=False)
 
 
-async def console_user(request: Request) -> User:
-    """dashboard auth on a short-lived read session (a submit opens write sessions later)."""
-    async with request.app.state.db.read() as session:
-        return await dashboard_user(request, session)
-
-
-ConsoleUser = Annotated[User, Depends(console_user)]
+console_user = dashboard_user
+ConsoleUser = Annotated[User, Depends(dashboard_user)]
 
 
 def ok(data=None, *, status: int = 200, message: str = "") -> JSONResponse:

@@ -16,6 +16,7 @@ from mjgate.auth.credentials import verify_password
 from mjgate.billing.pricing import QUOTA_PER_USD
 from mjgate.dialects.console.csrf import ConsoleUser, check_csrf, csrf_token_for, ok, same_site_json
 from mjgate.dialects.newapi.render import error_reply
+from mjgate.invalidation import stale_after_commit
 from mjgate.errors import BadRequest, Forbidden, RateLimited, Unauthorized
 from mjgate.models import User
 from mjgate.models.channel import MODES
@@ -140,7 +141,8 @@ async def logout(request: Request):
         # Only a request that proves it comes from the console may end the session.
         check_csrf(request)
         async with request.app.state.db.write() as session:
-            await accounts.end_sessions(session, parsed[0], parsed[1])
+            if await accounts.end_sessions(session, parsed[0], parsed[1]):
+                stale_after_commit(session)
     response = ok(None)
     response.delete_cookie(sessions.COOKIE_NAME, path="/", httponly=True, samesite="lax",
                            secure=_secure_cookie(request))
@@ -153,4 +155,6 @@ async def me(request: Request, user: ConsoleUser):
     token = None
     if cookie and not request.headers.get("authorization", "").strip():
         token = csrf_token_for(request.app.state.secret_key, cookie)
-    return ok(me_payload(user, token))
+    async with request.app.state.db.read() as session:  # the balance as it is now, not as cached
+        fresh = await accounts.user(session, user.id) or user
+    return ok(me_payload(fresh, token))
