@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         "(notifyHook). Default: MJGATE_PUBLIC_URL, else the URL the client called.",
     )
     upstream_callbacks: bool = Field(True, description="Ask upstreams to push task changes to the gateway.")
+    upstream_submit_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="How long a submit waits for the upstream's answer. An answer that does not "
+        "come may still mean the job was taken: the task keeps its channel and charge, is adopted when the "
+        "upstream's callback names it, and fails with a refund if nothing comes within 2 minutes.",
+    )
     webhook_allow_private: bool = Field(
         False, description="Deliver client callbacks (notifyHook, callback_url) to loopback and private "
         "addresses too. Off by default: clients choose these URLs, so they could aim them at the gateway's network.",

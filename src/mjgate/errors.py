@@ -24,6 +24,7 @@ class Kind:
     RATE_LIMITED = "rate_limited"
     TOO_MANY_IN_FLIGHT = "too_many_in_flight"  # the user's or key's limit of unfinished tasks
     CONFLICT = "conflict"
+    RETRY_LATER = "retry_later"  # the gateway itself cannot answer right now (its database)
 
 
 class GatewayError(Exception):
@@ -32,10 +33,14 @@ class GatewayError(Exception):
     status = 400
     code = "bad_request"
     kind = Kind.INVALID
+    retry_after: str | None = None  # seconds, for a Retry-After header
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None, kind: str | None = None):
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None, kind: str | None = None,
+                 retry_after: str | None = None):
         super().__init__(message)
         self.message = message
+        if retry_after is not None:
+            self.retry_after = retry_after
         if status is not None:
             self.status = status
         if code is not None:
@@ -97,4 +102,4 @@ class Unavailable(GatewayError):
 
     status = 503
     code = "unavailable"
-    kind = Kind.UNAVAILABLE
+    kind = Kind.RETRY_LATER

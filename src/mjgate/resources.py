@@ -49,7 +49,7 @@ class Resources:
         self.http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=HTTP_POOL_LIMIT, limit_per_host=HTTP_POOL_PER_HOST))
         self.events = EventBus(settings.redis_url)
-        self.upstream = build_upstream(self.http)
+        self.upstream = build_upstream(self.http, submit_timeout_s=settings.upstream_submit_timeout_s)
         self.reference = ReferenceData(self.db)
         self.key_cache = AuthCache(settings.relay_auth_cache_s)
         self.rate_limiter = build_rate_limiter(settings.rate_limit_per_minute, settings.redis_url)

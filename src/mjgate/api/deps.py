@@ -99,10 +99,8 @@ async def limited_relay_caller(request: Request) -> Caller:
     decision = await request.app.state.rate_limiter.hit(bucket)
     request.state.rate_limit = decision
     if not decision.allowed:
-        error = RateLimited(f"too many requests: this key may send {decision.limit} per minute; "
-                            f"retry in {retry_after_header(decision)} s")
-        error.retry_after = retry_after_header(decision)
-        raise error
+        raise RateLimited(f"too many requests: this key may send {decision.limit} per minute; "
+                          f"retry in {retry_after_header(decision)} s", retry_after=retry_after_header(decision))
     return caller
 
 

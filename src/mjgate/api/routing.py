@@ -15,7 +15,10 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from mjgate.errors import BadRequest, GatewayError
+from sqlalchemy.exc import DBAPIError
+
+from mjgate.db.faults import RETRY_AFTER_S, is_connection_lost
+from mjgate.errors import BadRequest, GatewayError, Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +34,10 @@ def validation_message(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
+def _internal() -> GatewayError:
+    return GatewayError(INTERNAL_MESSAGE, status=500, code="api_error", kind="internal")
+
+
 def dialect_route(render: ErrorRenderer) -> type[APIRoute]:
     class DialectRoute(APIRoute):
         def get_route_handler(self):
@@ -38,15 +45,28 @@ def dialect_route(render: ErrorRenderer) -> type[APIRoute]:
 
             async def handle(request: Request) -> Response:
                 try:
-                    return await handler(request)
+                    try:
+                        return await handler(request)
+                    except DBAPIError as exc:
+                        # A read may simply run again on a fresh connection; a write is not repeated.
+                        if not is_connection_lost(exc) or request.method not in ("GET", "HEAD"):
+                            raise
+                        log.warning("database connection lost; retrying the read once", path=request.url.path)
+                        return await handler(request)
                 except GatewayError as exc:
                     return render(request, exc)
                 except RequestValidationError as exc:
                     return render(request, BadRequest(validation_message(exc)))
+                except DBAPIError as exc:
+                    if not is_connection_lost(exc):
+                        log.exception("database error", path=request.url.path)
+                        return render(request, _internal())
+                    log.warning("database connection lost", path=request.url.path, error=str(exc)[:200])
+                    return render(request, Unavailable("the database connection was lost; retry shortly",
+                                                       retry_after=str(RETRY_AFTER_S)))
                 except Exception:
                     log.exception("unhandled error", path=request.url.path)
-                    return render(request, GatewayError(INTERNAL_MESSAGE, status=500, code="api_error",
-                                                        kind="internal"))
+                    return render(request, _internal())
 
             return handle
 

@@ -17,6 +17,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from sqlalchemy.exc import DBAPIError
+
+from mjgate.db.faults import is_connection_lost, treat_as_disconnects
 from mjgate.db.unit_of_work import UOW_KEY, CommitHooks, UnitOfWork
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -82,6 +85,8 @@ class Database:
         # round trips switching autocommit instead, so there they stay ordinary.
         self.fast_read_engine = (self.read_engine if self.dialect == "mysql"
                                  else self.read_engine.execution_options(isolation_level="AUTOCOMMIT"))
+        for engine in {self.write_engine, self.read_engine}:
+            treat_as_disconnects(engine)
         self.hooks = CommitHooks()  # set by the resources that own this database
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
@@ -146,6 +151,18 @@ class Database:
                 # conn.info lives with the pooled DBAPI connection: never hand this one on.
                 conn.info.pop(UOW_KEY, None)
         await uow.committed()
+
+    async def run_transaction(self, work, *, retries: int = 1):
+        """`await work(conn)` in transaction(), again on a fresh connection if the connection was
+        lost (the failed attempt rolled back whole). For writes that must not be dropped, such as
+        an upstream's answer recorded after the job was taken."""
+        for attempt in range(retries + 1):
+            try:
+                async with self.transaction() as conn:
+                    return await work(conn)
+            except DBAPIError as exc:
+                if attempt == retries or not is_connection_lost(exc):
+                    raise
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:

@@ -116,6 +116,8 @@ class Poller:
 
     def _settle_reason(self, task: Task, now: int) -> str | None:
         if not task.upstream_id and now - task.submit_time > SUBMIT_GRACE_MS:
+            if task.status == "SUBMITTED":  # sent, and its answer lost
+                return "the upstream never confirmed the submission (its answer was lost)"
             return "the submission was interrupted before the upstream accepted it"
         if now - task.submit_time > self.config.task_timeout_ms:
             return f"timed out: not finished within {self.config.task_timeout_ms // 1000} s"
@@ -141,12 +143,18 @@ class Poller:
             finally:
                 metrics.POLLER_CALL_SECONDS.labels(channel=str(channel.id)).observe(time.monotonic() - started)
         by_upstream = {snap["id"]: snap for snap in found}
+        quiet = []
+        now = now_ms()
         async with self.db.transaction() as session:
             for task in tasks:
                 snap = by_upstream.get(task.upstream_id)
                 try:
                     if snap is not None:
-                        await transitions.apply_snapshot(session, task, snap, lease_owner=self.owner)
+                        values = transitions.snapshot_values(task, snap, now)
+                        if transitions.differs(task, values):
+                            await transitions.apply_values(session, task, values, lease_owner=self.owner)
+                        else:
+                            quiet.append(task)
                     elif task.upstream_missing + 1 >= LOST_AFTER_MISSES:
                         reason = f"the upstream no longer knows this task ({task.upstream_missing + 1} polls without it)"
                         await transitions.fail(session, task, reason, lease_owner=self.owner)
@@ -155,6 +163,7 @@ class Poller:
                 except Exception:  # one malformed task must not lose the whole chunk
                     log.exception("could not apply upstream task", task=task.mj_id)
                     metrics.POLLER_ERRORS.labels(channel=str(channel.id), kind="apply").inc()
+            await transitions.quiet_polls(session, quiet, lease_owner=self.owner)
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout_s: float) -> None:

@@ -176,6 +176,15 @@ async def compare_and_set(conn, task, values: dict, *, lease_owner: str | None =
     return (await conn.execute(query)).rowcount == 1
 
 
+async def record_quiet_polls(conn, ids: list[int], *, lease_owner: str, updated_at: int, next_poll_at: int) -> None:
+    """Polls that found nothing new: count them, schedule the next, release the lease."""
+    await conn.execute(
+        update(Task).where(Task.id.in_(ids), Task.lease_owner == lease_owner, Task.status.not_in(TERMINAL_STATUSES))
+        .values(poll_attempts=Task.poll_attempts + 1, upstream_missing=0, updated_at=updated_at,
+                next_poll_at=next_poll_at, lease_owner=None, lease_until=None)
+    )
+
+
 async def adopt(conn, task, upstream_id: str) -> bool:
     """Give a task whose submit answer was lost the upstream id its channel reports."""
     result = await conn.execute(update(Task).where(Task.id == task.id, Task.upstream_id.is_(None),

@@ -218,9 +218,7 @@ class TaskService:
                       properties={**task.properties, **({"numberOfQueues": answer.queue_position}
                                                          if answer.queue_position is not None else {})})
         try:
-            async with self.db.transaction() as session:
-                await repository.record_submitted(session, task, values)
-                await unit_of(session).changed(task)
+            await self._record_submitted(task, values)
         except IntegrityError:
             # The upstream handed out an id it already gave us for another task: we cannot track
             # this one apart from it, so it is settled as failed and released.
@@ -237,9 +235,7 @@ class TaskService:
         values = dict(channel_id=channel.id, status="SUBMITTED", updated_at=now,
                       description=f"waiting for the upstream's answer ({error})"[:2000],
                       next_poll_at=now + transitions.SUBMIT_GRACE_MS)
-        async with self.db.transaction() as session:
-            await repository.record_submitted(session, task, values)
-            await unit_of(session).changed(task)
+        await self._record_submitted(task, values)
         log.warning("submit answer lost; the task waits to be adopted", task=task.mj_id, channel=channel.id)
         return Accepted(task, values["description"])
 
@@ -250,9 +246,7 @@ class TaskService:
         values = dict(channel_id=channel.id, code=answer.code, status="SUCCESS", progress="100%",
                       description=answer.description or "Upload success", properties={"urls": urls},
                       start_time=now, finish_time=now, updated_at=now, next_poll_at=None)
-        async with self.db.transaction() as session:
-            await repository.record_submitted(session, task, values)
-            await unit_of(session).changed(task)
+        await self._record_submitted(task, values)
         self.health.record(channel.id, ok=True)
         return Uploaded(task, urls, values["description"])
 
@@ -261,11 +255,22 @@ class TaskService:
         reason = f"refused by the upstream (code {answer.code}): {answer.description}".strip(": ")
         values = dict(code=answer.code, status="FAILURE", progress="", fail_reason=reason[:2000],
                       description=answer.description[:2000], finish_time=now, updated_at=now, next_poll_at=None)
-        async with self.db.transaction() as session:
-            await repository.record_refused(session, task, values)
-            await ledger.give_back(session, task, kind="release", memo=reason[:500])
+
+        async def write(conn) -> None:
+            await repository.record_refused(conn, task, values)
+            await ledger.give_back(conn, task, kind="release", memo=reason[:500])
             # The client hears of a refusal in the submit answer itself: no callback for it.
-            await unit_of(session).changed(task, visible=False)
+            await unit_of(conn).changed(task, visible=False)
+
+        await self.db.run_transaction(write)
+
+    async def _record_submitted(self, task: Task, values: dict) -> None:
+        """The upstream's answer, recorded even if the first connection is lost: the job exists now."""
+        async def write(conn) -> None:
+            await repository.record_submitted(conn, task, values)
+            await unit_of(conn).changed(task)
+
+        await self.db.run_transaction(write)
 
     # ------------------------------------------------------------------ modal
 

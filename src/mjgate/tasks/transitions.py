@@ -64,6 +64,10 @@ def snapshot_values(task: Task, snap: dict, now: int) -> dict:
     return values
 
 
+def differs(task: Task, values: dict) -> bool:
+    return any(getattr(task, k) != v for k, v in values.items())
+
+
 def visible_change(task: Task, values: dict) -> bool:
     return any(k in values and getattr(task, k) != values[k] for k in VISIBLE_FIELDS)
 
@@ -75,7 +79,7 @@ async def apply_values(
     if task.terminal:
         return Change(task, False)
     now = now_ms()
-    changed = any(getattr(task, k) != v for k, v in values.items())
+    changed = differs(task, values)
     visible = visible_change(task, values)
     terminal = values.get("status") in TERMINAL_STATUSES
     attempts = 0 if changed else task.poll_attempts + 1
@@ -98,6 +102,19 @@ async def apply_values(
     if changed:
         await unit_of(session).changed(task, visible=visible)
     return Change(task, changed, refunded)
+
+
+async def quiet_polls(conn, tasks: list[Task], *, lease_owner: str) -> None:
+    """Polled tasks whose upstream said nothing new: back them off and release them, a statement per
+    backoff step instead of one per task (the values other writers own are not touched)."""
+    now = now_ms()
+    by_attempts: dict[int, list[int]] = {}
+    for task in tasks:
+        if not task.terminal:
+            by_attempts.setdefault(min(task.poll_attempts + 1, POLL_BACKOFF_STEPS), []).append(task.id)
+    for attempts, ids in by_attempts.items():
+        await repository.record_quiet_polls(conn, ids, lease_owner=lease_owner, updated_at=now,
+                                            next_poll_at=now + next_poll_delay_ms(False, attempts))
 
 
 async def apply_snapshot(session: AsyncSession, task: Task, snap: dict, *, lease_owner: str | None = None) -> Change:

@@ -11,6 +11,8 @@ __all__ = ["MidjourneyProxyUpstream", "NoSeed", "Snapshot", "SubmitAnswer", "Ups
            "build_upstream"]
 
 
-def build_upstream(http: aiohttp.ClientSession) -> Upstream:
+def build_upstream(http: aiohttp.ClientSession, *, submit_timeout_s: float | None = None) -> Upstream:
     """The upstream every channel speaks. One kind today; a channel `kind` column would choose here."""
-    return MidjourneyProxyUpstream(http)
+    if submit_timeout_s is None:
+        return MidjourneyProxyUpstream(http)
+    return MidjourneyProxyUpstream(http, submit_timeout_s=submit_timeout_s)

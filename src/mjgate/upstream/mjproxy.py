@@ -16,6 +16,7 @@ from mjgate.upstream.port import NoSeed, Snapshot, SubmitAnswer, UpstreamUnavail
 
 SUBMIT_TIMEOUT_S = 30
 FETCH_TIMEOUT_S = 15
+CONNECT_TIMEOUT_S = 5  # below every total timeout, so a timeout while connecting is told apart
 MAX_UPSTREAM_BODY = 8 * 1024 * 1024
 
 ROUTES = {
@@ -105,22 +106,26 @@ def snapshot_of(payload: Any) -> Snapshot | None:
 
 
 class MidjourneyProxyUpstream:
-    def __init__(self, session: aiohttp.ClientSession):
+    def __init__(self, session: aiohttp.ClientSession, *, submit_timeout_s: float = SUBMIT_TIMEOUT_S):
         self.session = session
+        self.submit_timeout_s = submit_timeout_s
 
     async def _request(self, method: str, url: str, secret: str, *, body: Any = None, timeout_s: float,
                        extra_headers: dict | None = None) -> Any:
         headers = {**_headers(secret), **(extra_headers or {})}
+        timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
         try:
-            async with self.session.request(
-                method, url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)
-            ) as resp:
+            async with self.session.request(method, url, json=body, headers=headers, timeout=timeout) as resp:
                 raw = await read_body(resp.content, MAX_UPSTREAM_BODY)
                 status = resp.status
         except BodyTooLarge as exc:
             raise UpstreamUnavailable(str(exc)) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # Never connected: nothing was sent.
             raise UpstreamUnavailable(f"{type(exc).__name__}: {exc}".strip(": ")) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise UpstreamUnavailable(f"{type(exc).__name__}: {exc}".strip(": ") or "timed out",
+                                      maybe_taken=True) from exc
         if status >= 500 or status in (401, 403, 429):
             raise UpstreamUnavailable(f"HTTP {status}: {raw[:200].decode('utf-8', 'replace')}")
         try:
@@ -144,7 +149,7 @@ class MidjourneyProxyUpstream:
         if notify_url:
             body["notifyHook"] = notify_url
         data = await self._request("POST", _route(channel.base_url, ROUTES[operation], mode), channel.secret,
-                                   body=body, timeout_s=SUBMIT_TIMEOUT_S)
+                                   body=body, timeout_s=self.submit_timeout_s)
         return answer_of(data, follow_up=parent_upstream_id is not None)
 
     async def modal(self, channel: Channel, upstream_id: str, params: dict, *, notify_url: str | None) -> SubmitAnswer:
@@ -152,7 +157,7 @@ class MidjourneyProxyUpstream:
         if notify_url:
             body["notifyHook"] = notify_url
         data = await self._request("POST", _route(channel.base_url, ROUTES["modal"], None), channel.secret,
-                                   body=body, timeout_s=SUBMIT_TIMEOUT_S)
+                                   body=body, timeout_s=self.submit_timeout_s)
         return answer_of(data, follow_up=True)
 
     async def fetch(self, channel: Channel, upstream_id: str) -> Snapshot | None:

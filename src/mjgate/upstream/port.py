@@ -21,8 +21,14 @@ OPERATIONS = ("imagine", "change", "simple_change", "action", "describe", "blend
 class UpstreamUnavailable(Exception):
     """The channel gave no usable answer: connection error, timeout, 5xx, or not JSON.
 
-    Before acceptance this means "try the next channel"; the job was not taken.
+    Before acceptance this usually means "try the next channel": the job was not taken. When
+    `maybe_taken`, the request reached the channel and its answer was lost (a timeout or a dropped
+    connection after sending): the job may exist there, and another channel would run it twice.
     """
+
+    def __init__(self, message: str = "", *, maybe_taken: bool = False):
+        super().__init__(message)
+        self.maybe_taken = maybe_taken
 
 
 class NoSeed(Exception):

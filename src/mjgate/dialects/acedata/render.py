@@ -23,6 +23,7 @@ ERROR_OF_KIND = {
     Kind.QUEUE_FULL: (429, "too_many_requests"),
     Kind.TOO_MANY_IN_FLIGHT: (429, "too_many_requests"),
     Kind.BANNED: (400, "bad_request"),
+    Kind.RETRY_LATER: (503, "api_error"),
 }
 
 
@@ -147,6 +148,6 @@ def error_reply(request: Request, exc: GatewayError) -> JSONResponse:
     if exc.kind == "internal":
         status, code = 500, "api_error"
     response = error_body(request, status, code, exc.message)
-    if getattr(exc, "retry_after", None):
+    if exc.retry_after:
         response.headers["Retry-After"] = exc.retry_after
     return response

@@ -15,7 +15,7 @@ ACCEPTED = 1
 NEEDS_MODAL = 21
 QUEUED = 22
 CODE_OF_KIND = {Kind.BANNED: 24, Kind.NOT_FOUND: 3, Kind.NO_CHANNEL: 3, Kind.UNAVAILABLE: 9, Kind.QUEUE_FULL: 23,
-                "internal": 9}
+                Kind.RETRY_LATER: 9, "internal": 9}
 VALIDATION = 4  # everything else: invalid fields, quota, a key restricted to other actions, limits
 
 
@@ -80,5 +80,5 @@ def outcome_reply(outcome: Outcome) -> JSONResponse:
 
 def error_reply(request: Request, exc: GatewayError) -> JSONResponse:
     """Errors outside a submit (auth, reads): the HTTP status says it, and the body carries a code."""
-    headers = {"Retry-After": exc.retry_after} if getattr(exc, "retry_after", None) else None
+    headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
     return reply(code_of(exc.kind), exc.message, status=exc.status, headers=headers)

@@ -49,5 +49,5 @@ def task_item(task: Task, request: Request, *, admin: bool) -> dict:
 
 
 def error_reply(request: Request, exc: GatewayError) -> JSONResponse:
-    headers = {"Retry-After": exc.retry_after} if getattr(exc, "retry_after", None) else None
+    headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
     return JSONResponse({"success": False, "message": exc.message}, status_code=exc.status, headers=headers)
