@@ -11,7 +11,7 @@ from mjgate import __version__
 import aiohttp
 
 from mjgate.api import acedata, callbacks, envelopes, events, images, mjproxy, newapi, ops
-from mjgate.api import admin as admin_api, admin_tasks, console as console_api
+from mjgate.api import admin as admin_api, admin_tasks, console as console_api, console_submit, dashboard
 from mjgate import web
 from mjgate.auth.relay import KeyCache
 from mjgate.config import Settings, get_settings
@@ -90,5 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console_api.router)
     app.include_router(admin_api.router)
     app.include_router(admin_tasks.router)
+    app.include_router(dashboard.router)
+    app.include_router(console_submit.router)
     web.install(app)
     return app

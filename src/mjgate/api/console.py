@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from urllib.parse import urlsplit
 
-from mjgate.accounts.users import get_by_access_token, get_by_username, public_user
+from mjgate.accounts.users import get_by_access_token, get_by_username, public_user, usernames_by_id
 from mjgate.api.deps import dashboard_user, public_base_url
 from mjgate.api.newapi import _item as task_item
 from mjgate.api.payloads import image_base64, redacted
@@ -304,7 +304,9 @@ async def tasks_by_id(request: Request, user: ConsoleUser,
 @router.get("/tasks/{mj_id}", summary="One task, refreshed from its channel when stale")
 async def task_detail(mj_id: str, request: Request, user: ConsoleUser):
     task = await request.app.state.tasks.refresh(await _visible_task(request, user, mj_id))
-    item = task_item(task, request, admin=user.is_admin)
+    async with request.app.state.db.read() as session:
+        names = await usernames_by_id(session, {task.user_id})
+    item = task_item(task, request, admin=user.is_admin, username=names.get(task.user_id, ""))
     item["owned"] = task.user_id == user.id
     return ok(item)
 

@@ -6,9 +6,13 @@ import json
 
 from fastapi import APIRouter, Request
 
+from mjgate.accounts.users import usernames_by_id
 from mjgate.api.deps import AdminUser, CurrentUser, ReadSession, public_base_url
 from mjgate.errors import BadRequest
 from mjgate.models import Task
+from mjgate.models.channel import MODES
+from mjgate.models.task import STATUSES
+from mjgate.tasks.actions import ACTIONS
 from mjgate.tasks.repository import TaskFilter, list_tasks
 from mjgate.tasks.views import image_url_for, ms_to_s
 
@@ -55,6 +59,18 @@ def _paging(request: Request) -> tuple[int, int]:
     return page, min(size, MAX_PAGE_SIZE)
 
 
+def _choices(request: Request, name: str, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A comma-separated list of known values (case-insensitive), or None when empty."""
+    raw = (request.query_params.get(name) or "").strip()
+    if not raw:
+        return None
+    values = tuple(dict.fromkeys(v.strip().upper() for v in raw.split(",") if v.strip()))
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise BadRequest(f"{name} must be one or more of {', '.join(allowed)}; got {raw[:60]!r}")
+    return values or None
+
+
 def _filter(request: Request, *, user_id: int | None, allow_channel: bool) -> TaskFilter:
     mj_id = (request.query_params.get("mj_id") or "").strip() or None
     if mj_id is not None and len(mj_id) > 64:
@@ -64,10 +80,24 @@ def _filter(request: Request, *, user_id: int | None, allow_channel: bool) -> Ta
     if start_ms is not None and end_ms is not None and start_ms > end_ms:
         raise BadRequest("start_timestamp is after end_timestamp")
     channel_id = _int_param(request, "channel_id") if allow_channel else None
-    return TaskFilter(user_id=user_id, channel_id=channel_id, mj_id=mj_id, start_ms=start_ms, end_ms=end_ms)
+    mode = (request.query_params.get("mode") or "").strip().lower() or None
+    if mode is not None and mode not in MODES:
+        raise BadRequest(f"mode must be one of {', '.join(MODES)}")
+    prompt = (request.query_params.get("prompt") or "").strip() or None
+    if prompt is not None and len(prompt) > 200:
+        raise BadRequest("prompt is too long (at most 200 characters)")
+    username = None
+    if allow_channel:  # admins: any user's tasks, by id or by name
+        user_id = _int_param(request, "user_id")
+        username = (request.query_params.get("username") or "").strip() or None
+        if username is not None and len(username) > 64:
+            raise BadRequest("username is too long")
+    return TaskFilter(user_id=user_id, channel_id=channel_id, mj_id=mj_id, start_ms=start_ms, end_ms=end_ms,
+                      statuses=_choices(request, "status", STATUSES), actions=_choices(request, "action", ACTIONS),
+                      mode=mode, prompt=prompt, username=username)
 
 
-def _item(task: Task, request: Request, *, admin: bool) -> dict:
+def _item(task: Task, request: Request, *, admin: bool, username: str | None = None) -> dict:
     state = request.app.state
     item = {
         "id": task.id,
@@ -93,6 +123,8 @@ def _item(task: Task, request: Request, *, admin: bool) -> dict:
         "properties": task.properties or {},
         "refunded": task.refunded_at is not None,
     }
+    if username is not None:
+        item["username"] = username
     if admin:
         item["user_id"] = task.user_id
         item["channel_id"] = task.channel_id
@@ -102,11 +134,12 @@ def _item(task: Task, request: Request, *, admin: bool) -> dict:
 async def _page(request: Request, session, flt: TaskFilter, *, admin: bool) -> dict:
     page, size = _paging(request)
     tasks, total = await list_tasks(session, flt, (page - 1) * size, size)
+    names = await usernames_by_id(session, {t.user_id for t in tasks})
     return {
         "success": True,
         "message": "",
         "data": {
-            "items": [_item(t, request, admin=admin) for t in tasks],
+            "items": [_item(t, request, admin=admin, username=names.get(t.user_id, "")) for t in tasks],
             "total": total,
             "page": page,
             "page_size": size,

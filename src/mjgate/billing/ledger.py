@@ -44,12 +44,14 @@ async def reserve(session: AsyncSession, user_id: int, key: ApiKey | None, price
     Called in the transaction that inserts the task; the ledger row is written by
     record_charge once the task has its id.
     """
+    # Every submitted task counts as one request of the user (free ones too), in the same UPDATE.
     if price <= 0:
+        await session.execute(update(User).where(User.id == user_id).values(request_count=User.request_count + 1))
         return
     taken = await session.execute(
         update(User)
         .where(User.id == user_id, User.quota >= price)
-        .values(quota=User.quota - price, used_quota=User.used_quota + price)
+        .values(quota=User.quota - price, used_quota=User.used_quota + price, request_count=User.request_count + 1)
     )
     if taken.rowcount != 1:
         raise QuotaExhausted("insufficient quota: the user's balance does not cover this task")
