@@ -181,3 +181,17 @@ def test_windows_align_to_local_hours_and_days():
     daily = window("7d", now, -480)  # UTC+8: days start at 16:00 UTC
     assert daily.count == 7 and (daily.start_ms + 8 * HOUR_MS) % DAY_MS == 0 and daily.end_ms > now
     assert window("30d", now, 330).start_ms % (30 * 60_000) == 0  # UTC-5:30 still lands on its midnight
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_admin_sees_one_users_figures(app, client, db):
+    admin = await login(client, db, "root", role="admin")
+    alice = await make_user(db, "alice")
+    channel = await make_channel(db, "one")
+    await seed(db, [alice["id"], admin.user["id"]], [channel], span_ms=7 * DAY_MS, count=120, seed_value=3)
+    view = data(await admin.get(f"/api/admin/dashboard?range=7d&user_id={alice['id']}"))
+    win = window("7d", view["now"], 0)
+    check_view(view, win, expected(win, [t for t in await facts(db) if t["user_id"] == alice["id"]]))
+    assert view["user"]["username"] == "alice" and view["scope"] == "user"
+    fail(await admin.get("/api/admin/dashboard?user_id=999999"), 404)
+    fail(await admin.get("/api/admin/dashboard?user_id=0"), 400)

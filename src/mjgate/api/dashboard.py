@@ -25,13 +25,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from mjgate.accounts.users import usernames_by_id
+from mjgate.accounts.users import public_user, usernames_by_id
 from mjgate.api.admin import Admin
 from mjgate.api.console import ConsoleUser, ok
 from mjgate.api.newapi import _filter as task_filter, _item as task_item
 from mjgate.billing.pricing import QUOTA_PER_USD
 from mjgate.channels import admin as channel_service
 from mjgate.clock import now_ms
+from mjgate.errors import NotFound
 from mjgate.models import Task, User
 from mjgate.stats import repository as stats
 
@@ -106,22 +107,32 @@ async def _running(request: Request, session, *, user_id: int | None, admin: boo
 # ------------------------------------------------------------------ the two views
 
 
+async def _one_user(request: Request, user_id: int, win: stats.Window, tz_offset: int, *, admin: bool) -> dict:
+    async with request.app.state.db.read() as session:
+        user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound(f"no user with id {user_id}")
+        rows = await stats.series(session, win, user_id=user_id)
+        actions = await stats.by_action(session, win, user_id=user_id)
+        running = await _running(request, session, user_id=user_id, admin=admin)
+    return {**_window_json(win, tz_offset), "scope": "user", "quota_per_usd": QUOTA_PER_USD, "balance": user.quota,
+            "user": public_user(user), "totals": _totals(rows), "series": _series(win, rows),
+            "by_action": _actions(actions), "running": running}
+
+
 @router.get("/api/console/dashboard", summary="The logged-in user's spend, task counts, success rate, running tasks")
 async def user_dashboard(request: Request, user: ConsoleUser, range: Range = "7d", tz_offset: TzOffset = 0):
     win = stats.window(range, now_ms(), tz_offset)
-    async with request.app.state.db.read() as session:
-        rows = await stats.series(session, win, user_id=user.id)
-        actions = await stats.by_action(session, win, user_id=user.id)
-        running = await _running(request, session, user_id=user.id, admin=False)
-        balance = (await session.get(User, user.id)).quota
-    return ok({**_window_json(win, tz_offset), "scope": "user", "quota_per_usd": QUOTA_PER_USD, "balance": balance,
-               "totals": _totals(rows), "series": _series(win, rows), "by_action": _actions(actions),
-               "running": running})
+    return ok(await _one_user(request, user.id, win, tz_offset, admin=False))
 
 
-@router.get("/api/admin/dashboard", summary="Everyone's figures: per channel, top users, spend by action")
-async def admin_dashboard(request: Request, admin: Admin, range: Range = "7d", tz_offset: TzOffset = 0):
+@router.get("/api/admin/dashboard", summary="Everyone's figures: per channel, top users, spend by action "
+                                          "(or one user's, with user_id)")
+async def admin_dashboard(request: Request, admin: Admin, range: Range = "7d", tz_offset: TzOffset = 0,
+                          user_id: Annotated[int | None, Query(ge=1, le=2**62)] = None):
     win = stats.window(range, now_ms(), tz_offset)
+    if user_id is not None:
+        return ok(await _one_user(request, user_id, win, tz_offset, admin=True))
     async with request.app.state.db.read() as session:
         rows = await stats.series(session, win, by_channel=True)
         actions = await stats.by_action(session, win)
