@@ -310,6 +310,8 @@ async function boot() {
     toast(errorMessage(event.reason), "error");
   });
   window.addEventListener("error", (event) => {
+    // Chromium reports this benign layout notice as an error; it is not the console's fault.
+    if (event.message && event.message.includes("ResizeObserver loop")) return;
     if (event.message) toast(t("error.console", { message: event.message }), "error");
   });
   // A new language re-renders whatever is on screen (the address keeps the page and its filters).

@@ -24,7 +24,7 @@ export function color(index) {
 
 // labels: one per bucket; series: [{ label, values, kind: "bar" | "line", color, format }].
 // Returns { el, destroy }; the plot is drawn once the element is in the page (it needs a width).
-export function chart({ title, labels, series, format = (v) => String(v), height = 220, yMax = null }) {
+export function chart({ title, labels, series, format = (v) => String(v), height = 220, yMax = null, integer = false }) {
   const titleId = uid("chart");
   const plotBox = h("div", { class: "chart-plot", "aria-hidden": "true" });
   const table = h("table", { class: "data compact chart-table" },
@@ -61,7 +61,8 @@ export function chart({ title, labels, series, format = (v) => String(v), height
           values: (u, splits) => splits.map((i) => (Number.isInteger(i) && labels[i] !== undefined ? labels[i] : "")),
           space: 48, incrs: [1, 2, 3, 4, 6, 12] },
         { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, font: axisFont, size: 64,
-          values: (u, splits) => splits.map((v) => format(v)) },
+          values: (u, splits) => splits.map((v) => format(v)),
+          ...(integer ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000] } : {}) },
       ],
       series: [
         { label: t("chart.period"), value: (u, i) => (i === null ? "—" : labels[i] ?? "") },
@@ -76,10 +77,11 @@ export function chart({ title, labels, series, format = (v) => String(v), height
       ],
     };
     plot = new U(opts, [xs, ...series.map((s) => s.values)], plotBox);
-    observer = new ResizeObserver(() => {
+    // Resized on the next frame, not inside the observer's callback (that would loop the observer).
+    observer = new ResizeObserver(() => requestAnimationFrame(() => {
       const w = Math.max(240, plotBox.clientWidth);
-      if (plot && Math.abs(w - plot.width) > 4) plot.setSize({ width: w, height });
-    });
+      if (plot && !destroyed && Math.abs(w - plot.width) > 4) plot.setSize({ width: w, height });
+    }));
     observer.observe(plotBox);
   }
 

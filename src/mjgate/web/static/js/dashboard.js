@@ -18,6 +18,12 @@ function seconds(ms) {
   return ms === null || ms === undefined ? "—" : fmtDuration(Math.round(ms / 1000));
 }
 
+// Axis ticks of times: tenths of a second below a minute (2.5s), then as durations.
+function axisSeconds(ms) {
+  if (ms < 60000) return t("dur.s", { s: fmtNumber(ms / 1000, { maximumFractionDigits: 1 }) });
+  return seconds(ms);
+}
+
 export function rangePicker(range, hrefFor) {
   return h("nav", { class: "segmented-links", "aria-label": t("dash.range") },
     RANGES.map((r) => h("a", { href: hrefFor(r), "aria-current": r === range ? "true" : null, text: t(`range.${r}`) })));
@@ -46,14 +52,14 @@ export function standardCharts(data, charts) {
   return h("div", { class: "chart-grid" },
     add(chart({ title: t("dash.chart_spend", { per }), labels, format: fmtUsd,
       series: [{ label: t("dash.spend"), values: s.spend, kind: "bar", format: fmtUsd }] })),
-    add(chart({ title: t("dash.chart_tasks", { per }), labels, format: (v) => fmtNumber(v),
+    add(chart({ title: t("dash.chart_tasks", { per }), labels, format: (v) => fmtNumber(v), integer: true,
       series: [{ label: t("dash.succeeded"), values: s.success, kind: "bar" },
         { label: t("dash.failed"), values: s.failure, kind: "line", color: getComputedStyle(document.documentElement).getPropertyValue("--bad").trim() },
         { label: t("dash.all_tasks"), values: s.tasks, kind: "line" }] })),
     add(chart({ title: t("dash.chart_success", { per }), labels, yMax: 1, format: (v) => fmtPercent(v, 0),
       series: [{ label: t("dash.success_rate"), values: s.success_rate, kind: "line", format: (v) => fmtPercent(v) }] })),
-    add(chart({ title: t("dash.chart_latency", { per }), labels, format: (v) => seconds(v),
-      series: [{ label: t("dash.time_to_finish"), values: s.latency_ms, kind: "line" }] })));
+    add(chart({ title: t("dash.chart_latency", { per }), labels, format: axisSeconds,
+      series: [{ label: t("dash.time_to_finish"), values: s.latency_ms, kind: "line", format: seconds }] })));
 }
 
 export function runningTable(data, admin) {
@@ -136,8 +142,8 @@ function channelCharts(data, charts) {
   return h("div", { class: "chart-grid" },
     add(chart({ title: t("dash.chart_channel_success", { per }), labels, yMax: 1, format: (v) => fmtPercent(v, 0),
       series: named.map((c) => ({ label: c.name, values: c.series.success_rate, kind: "line", format: (v) => fmtPercent(v) })) })),
-    add(chart({ title: t("dash.chart_channel_latency", { per }), labels, format: (v) => seconds(v),
-      series: named.map((c) => ({ label: c.name, values: c.series.latency_ms, kind: "line" })) })));
+    add(chart({ title: t("dash.chart_channel_latency", { per }), labels, format: axisSeconds,
+      series: named.map((c) => ({ label: c.name, values: c.series.latency_ms, kind: "line", format: seconds })) })));
 }
 
 // Optional sections that later parts of the gateway add to the admin view (queue depth, health states).
@@ -187,4 +193,4 @@ export async function dashboardView(root, ctx, params) {
   };
 }
 
-export { applyShareBars, bucketLabels, seconds };
+export { applyShareBars, axisSeconds, bucketLabels, seconds };

@@ -2,7 +2,7 @@
 // its figures over the chosen range, and links to its tasks, keys and ledger entries.
 
 import { api } from "./api.js";
-import { RANGES, actionTable, applyShareBars, bucketLabels, kpis, rangePicker, runningTable, section, seconds, standardCharts } from "./dashboard.js";
+import { RANGES, actionTable, applyShareBars, axisSeconds, bucketLabels, kpis, rangePicker, runningTable, section, seconds, standardCharts } from "./dashboard.js";
 import { chart } from "./charts.js";
 import { append, clear, fmtAgo, fmtQuota, fmtTimeMs, h, tickDurations, urlText } from "./dom.js";
 import { fmtNumber, fmtPercent, t } from "./i18n.js";
@@ -81,13 +81,13 @@ export async function channelView(root, ctx, params, id) {
     ]),
     kpis({ totals: channel.totals, running: { total: data.running.items.filter((i) => i.channel_id === channel.id).length } }),
     h("div", { class: "chart-grid" },
-      add(chart({ title: t("dash.chart_tasks", { per }), labels, format: (v) => fmtNumber(v),
+      add(chart({ title: t("dash.chart_tasks", { per }), labels, format: (v) => fmtNumber(v), integer: true,
         series: [{ label: t("dash.succeeded"), values: channel.series.success, kind: "bar" },
           { label: t("dash.all_tasks"), values: channel.series.tasks, kind: "line" }] })),
       add(chart({ title: t("dash.chart_success", { per }), labels, yMax: 1, format: (v) => fmtPercent(v, 0),
         series: [{ label: t("dash.success_rate"), values: channel.series.success_rate, kind: "line", format: (v) => fmtPercent(v) }] })),
-      add(chart({ title: t("dash.chart_latency", { per }), labels, format: (v) => seconds(v),
-        series: [{ label: t("dash.time_to_finish"), values: channel.series.latency_ms, kind: "line" }] }))),
+      add(chart({ title: t("dash.chart_latency", { per }), labels, format: axisSeconds,
+        series: [{ label: t("dash.time_to_finish"), values: channel.series.latency_ms, kind: "line", format: seconds }] }))),
   ]);
   return () => { for (const c of charts) c.destroy(); };
 }
