@@ -436,6 +436,7 @@ export const STRINGS = {
     "status.SUBMITTED": "Submitted",
     "status.SUCCESS": "Success",
 
+    "submit.chosen_images": "Chosen images",
     "submit.blend_help": "2 to 5 images (PNG, JPEG, WebP or GIF, up to 10 MB each), blended into one.",
     "submit.blend_images": "Images to blend",
     "submit.blend_need_two": "Choose at least 2 images to blend.",
@@ -990,6 +991,7 @@ export const STRINGS = {
     "status.SUBMITTED": "已提交",
     "status.SUCCESS": "成功",
 
+    "submit.chosen_images": "已选图片",
     "submit.blend_help": "2 到 5 张图片（PNG、JPEG、WebP 或 GIF，每张不超过 10 MB），混合成一张。",
     "submit.blend_images": "要混合的图片",
     "submit.blend_need_two": "请至少选择 2 张要混合的图片。",

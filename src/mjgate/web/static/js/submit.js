@@ -34,7 +34,7 @@ function imagePicker({ label, help, max = 1, onChange = () => {} }) {
   const id = uid("file");
   const helpId = `${id}-help`;
   const errorBox = h("p", { class: "form-error", role: "alert" });
-  const list = h("ul", { class: "image-preview", "aria-label": label });
+  const list = h("ul", { class: "image-preview", "aria-label": t("submit.chosen_images") });
   const input = h("input", { id, type: "file", accept: ACCEPT, multiple: max > 1, "aria-describedby": helpId });
   const images = []; // { name, data }
   const render = () => {
