@@ -416,6 +416,14 @@ async def _expected(url: str, start_ms: int) -> dict:
     return days
 
 
+def in_thread(coro):
+    """Run a coroutine to completion on a thread of its own: Playwright's sync API holds this thread's loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _usd(units: int) -> str:
     return f"${units / 500_000:,.2f}"
 
@@ -425,14 +433,14 @@ def test_dashboard_figures_equal_the_ledger_and_the_tasks(world, browser, screen
 
     env, base = world["env"], world["base_url"]
     boss = cli(env, "user", "create", "boss", "--role", "admin", "--password", "pw-boss")
-    asyncio.run(_seed(env["MJGATE_DATABASE_URL"], [world["user"]["id"], boss["id"]], 1))
+    in_thread(_seed(env["MJGATE_DATABASE_URL"], [world["user"]["id"], boss["id"]], 1))
 
     context, page, errors = new_page(browser)
     sign_in(page, base, "boss", "pw-boss", heading="Dashboard (everyone)")
     page.get_by_role("link", name="7 days").click()
     expect(page.get_by_role("link", name="7 days")).to_have_attribute("aria-current", "true")
     start_ms = page.evaluate("Date.now()") // DAY_MS * DAY_MS - 6 * DAY_MS  # UTC days (the context's zone)
-    days = asyncio.run(_expected(env["MJGATE_DATABASE_URL"], start_ms))
+    days = in_thread(_expected(env["MJGATE_DATABASE_URL"], start_ms))
     total = {k: sum(d[k] for d in days.values()) for k in ("tasks", "success", "spend")}
     assert total["tasks"] == sum(d + 2 for d in range(7)) == 35
 
@@ -443,12 +451,12 @@ def test_dashboard_figures_equal_the_ledger_and_the_tasks(world, browser, screen
     # The spend chart's own numbers, day by day ("Show the data").
     spend_chart = page.get_by_role("figure", name="Spend, per day")
     spend_chart.get_by_text("Show the data").click()
-    cells = spend_chart.locator("tbody tr td")
+    cells = spend_chart.locator(".chart-table tbody tr td")
     expect(cells).to_have_count(7)
     assert cells.all_inner_texts() == [_usd(days.get(i, {"spend": 0})["spend"]) for i in range(7)]
     tasks_chart = page.get_by_role("figure", name="Tasks, per day")
     tasks_chart.get_by_text("Show the data").click()
-    rows = tasks_chart.locator("tbody tr")
+    rows = tasks_chart.locator(".chart-table tbody tr")
     for i in range(7):
         succeeded, _failed, all_tasks = rows.nth(i).locator("td").all_inner_texts()
         assert (int(succeeded), int(all_tasks)) == (days.get(i, {}).get("success", 0), days.get(i, {}).get("tasks", 0))
@@ -472,7 +480,7 @@ def test_dashboard_figures_equal_the_ledger_and_the_tasks(world, browser, screen
             amounts = (await session.execute(select(LedgerEntry.amount).where(LedgerEntry.task_id.in_(tasks)))).scalars().all()
         await db.dispose()
         return len(tasks), -sum(amounts)
-    count, spend = asyncio.run(own())
+    count, spend = in_thread(own())
     expect(user_page.locator('.kpi[data-kpi="tasks"] .kpi-value')).to_have_text(str(count))
     expect(user_page.locator('.kpi[data-kpi="spend"] .kpi-value')).to_have_text(_usd(spend))
     expect(user_page.locator('.kpi[data-kpi="balance"] .kpi-value')).to_have_text("$200.00")
@@ -603,18 +611,25 @@ def test_keyboard_only_login_and_navigation(world, browser):
     page.keyboard.type("pw-client")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    seen = []
-    for _ in range(40):
-        page.keyboard.press("Tab")
-        info = page.evaluate("""() => { const el = document.activeElement;
-            const style = getComputedStyle(el);
-            return [el.textContent.trim().slice(0, 30), style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2]; }""")
-        seen.append(info[0])
-        assert info[1], f"no visible focus on {info[0]!r}"
-        if info[0] == "30 days":
-            break
-    assert "Tasks" in seen and "30 days" in seen, seen
+    def walk(key: str, target: str) -> list[str]:
+        seen = []
+        for _ in range(40):
+            page.keyboard.press(key)
+            text, ring = page.evaluate("""() => { const el = document.activeElement;
+                const style = getComputedStyle(el);
+                return [el.textContent.trim().slice(0, 30), style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2]; }""")
+            seen.append(text)
+            assert ring, f"no visible focus on {text!r}"
+            if text == target:
+                return seen
+        raise AssertionError(f"{target!r} not reached with {key}: {seen}")
+
+    # The page's heading has the focus after sign-in: forward to the range, back to the navigation.
+    walk("Tab", "30 days")
     page.keyboard.press("Enter")
     expect(page.get_by_role("link", name="30 days")).to_have_attribute("aria-current", "true")
+    walk("Shift+Tab", "Tasks")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="My tasks")).to_be_visible()
     assert errors.real() == []
     context.close()
