@@ -112,8 +112,8 @@ async def _one_user(request: Request, user_id: int, win: stats.Window, tz_offset
         user = await session.get(User, user_id)
         if user is None:
             raise NotFound(f"no user with id {user_id}")
-        rows = await stats.series(session, win, user_id=user_id)
-        actions = await stats.by_action(session, win, user_id=user_id)
+        rows = await stats.breakdown(session, win, user_id=user_id)
+        actions = stats.summed(rows, "action")
         running = await _running(request, session, user_id=user_id, admin=admin)
     return {**_window_json(win, tz_offset), "scope": "user", "quota_per_usd": QUOTA_PER_USD, "balance": user.quota,
             "user": public_user(user), "totals": _totals(rows), "series": _series(win, rows),
@@ -134,13 +134,13 @@ async def admin_dashboard(request: Request, admin: Admin, range: Range = "7d", t
     if user_id is not None:
         return ok(await _one_user(request, user_id, win, tz_offset, admin=True))
     async with request.app.state.db.read() as session:
-        rows = await stats.series(session, win, by_channel=True)
-        actions = await stats.by_action(session, win)
+        rows = await stats.breakdown(session, win)
+        actions = stats.summed(rows, "action")
         top, active_users = await stats.top_users(session, win, limit=TOP_USERS)
         running = await _running(request, session, user_id=None, admin=True)
         channels = await channel_service.list_channels(session)
     per_channel: dict[int | None, list[dict]] = {}
-    for row in rows:
+    for row in stats.summed(rows, "bucket", "channel_id"):
         per_channel.setdefault(row["channel_id"], []).append(row)
     channel_views = []
     for channel in channels:

@@ -95,31 +95,30 @@ def _numbers(row) -> dict:
     return {name: int(getattr(row, name) or 0) for name in MEASURES}
 
 
-async def series(session: AsyncSession, win: Window, *, user_id: int | None = None,
-                 by_channel: bool = False) -> list[dict]:
-    """Per bucket (and per channel when by_channel): the measures above. Empty buckets are absent."""
+async def breakdown(session: AsyncSession, win: Window, *, user_id: int | None = None) -> list[dict]:
+    """The measures per (bucket, channel, action): one scan of the range answers the series, the
+    per-channel series and the spend by action (the caller sums the groups it needs)."""
     bucket = _bucket(win)
-    keys = [bucket, Task.channel_id] if by_channel else [bucket]
+    keys = [bucket, Task.channel_id, Task.action]
     query = select(*keys, *_measures()).where(*_in_window(win))
     if user_id is not None:
         query = query.where(Task.user_id == user_id)
-    query = query.group_by(*keys)
-    rows = (await session.execute(query)).all()
-    out = []
+    rows = (await session.execute(query.group_by(*keys))).all()
+    return [{"bucket": int(r.bucket), "channel_id": r.channel_id, "action": r.action, **_numbers(r)} for r in rows]
+
+
+def summed(rows: list[dict], *keys: str) -> list[dict]:
+    """The breakdown's rows added up per distinct value of `keys` (e.g. ("action",))."""
+    out: dict[tuple, dict] = {}
     for row in rows:
-        item = {"bucket": int(row.bucket), **_numbers(row)}
-        if by_channel:
-            item["channel_id"] = row.channel_id
-        out.append(item)
-    return out
-
-
-async def by_action(session: AsyncSession, win: Window, *, user_id: int | None = None) -> list[dict]:
-    query = select(Task.action, *_measures()).where(*_in_window(win))
-    if user_id is not None:
-        query = query.where(Task.user_id == user_id)
-    rows = (await session.execute(query.group_by(Task.action))).all()
-    return [{"action": row.action, **_numbers(row)} for row in rows]
+        key = tuple(row[k] for k in keys)
+        acc = out.get(key)
+        if acc is None:
+            out[key] = {**{k: row[k] for k in keys}, **{m: row[m] for m in MEASURES}}
+        else:
+            for m in MEASURES:
+                acc[m] += row[m]
+    return list(out.values())
 
 
 async def top_users(session: AsyncSession, win: Window, *, limit: int = 10) -> tuple[list[dict], int]:
