@@ -590,6 +590,14 @@ def test_every_page_is_accessible_and_translated(world, browser, screens, lang):
     expect(page.get_by_role("dialog")).to_be_visible()
     check("admin-channel-edit")
     page.keyboard.press("Escape")
+    # Dark mode follows the system, and keeps its contrast.
+    page.emulate_media(color_scheme="dark")
+    for name, address in (("dark-dashboard", "#/dashboard"), ("dark-task-log", "#/tasks")):
+        page.goto(f"{base}/{address}")
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        assert page.evaluate("getComputedStyle(document.documentElement).backgroundColor") == "rgb(17, 19, 26)"
+        check(name)
+    page.emulate_media(color_scheme="light")
     # Phone width.
     page.set_viewport_size(PHONE)
     page.goto(f"{base}/#/dashboard")

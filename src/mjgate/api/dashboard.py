@@ -33,7 +33,7 @@ from mjgate.billing.pricing import QUOTA_PER_USD
 from mjgate.channels import admin as channel_service
 from mjgate.clock import now_ms
 from mjgate.errors import NotFound
-from mjgate.models import Task, User
+from mjgate.models import User
 from mjgate.stats import repository as stats
 
 router = APIRouter(tags=["console dashboards"])
@@ -178,7 +178,7 @@ def _cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _csv_row(task: Task, username: str) -> list:
+def _csv_row(task, username: str) -> list:  # a row of stats.EXPORT_COLUMNS
     duration = ""
     if task.finish_time and task.submit_time:
         duration = max(0, (task.finish_time - task.submit_time) // 1000)

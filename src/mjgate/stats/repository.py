@@ -151,16 +151,23 @@ async def running(session: AsyncSession, *, user_id: int | None = None, limit: i
     return tasks, counts
 
 
-async def export_page(session: AsyncSession, flt: TaskFilter, after: tuple[int, int] | None, limit: int) -> list[Task]:
+EXPORT_COLUMNS = (Task.id, Task.mj_id, Task.submit_time, Task.finish_time, Task.user_id, Task.channel_id, Task.action,
+                  Task.mode, Task.status, Task.progress, Task.quota, Task.refunded_at, Task.prompt, Task.fail_reason)
+
+
+async def export_page(session: AsyncSession, flt: TaskFilter, after: tuple[int, int] | None, limit: int) -> list:
     """The next `limit` tasks of a filtered listing, newest first, after (submit_time, id) `after`.
 
     Keyset paging: each chunk starts where the last one ended, at the cost of one index seek,
     however deep into the export it is (an OFFSET would walk every row before it again).
     """
-    query = select(Task).where(*flt.where())
+    # Only the exported columns: the wide JSON ones (buttons, properties, request) stay unread.
+    query = select(*EXPORT_COLUMNS).where(*flt.where())
     if after is not None:
         submit_time, task_id = after
-        query = query.where(or_(Task.submit_time < submit_time,
-                                and_(Task.submit_time == submit_time, Task.id < task_id)))
+        # "<= submit_time" bounds the index range (an OR of the two conditions alone would not,
+        # and every chunk would walk again from the newest row); the OR then drops the rows sent.
+        query = query.where(Task.submit_time <= submit_time,
+                            or_(Task.submit_time < submit_time, Task.id < task_id))
     query = query.order_by(Task.submit_time.desc(), Task.id.desc()).limit(limit)
-    return list(await session.scalars(query))
+    return list((await session.execute(query)).all())
