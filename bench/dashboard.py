@@ -104,11 +104,12 @@ def plan_statements(db: Database, ds: listing.Dataset) -> list[tuple[str, object
 
     keys = [bucket, Task.channel_id, Task.action]
     admin = select(*keys, *stats._measures()).where(*stats._in_window(win)).group_by(*keys)  # noqa: SLF001
-    user = (select(*keys, *stats._measures()).where(*stats._in_window(win), Task.user_id == ds.heavy_user)  # noqa: SLF001
-            .group_by(*keys))
+    user_keys = [bucket, Task.action]
+    user = (select(*user_keys, *stats._measures()).where(*stats._in_window(win), Task.user_id == ds.heavy_user)  # noqa: SLF001
+            .group_by(*user_keys))
     top = (select(Task.user_id, func.count()).where(*stats._in_window(win)).group_by(Task.user_id))  # noqa: SLF001
     running = select(Task.status, func.count()).where(Task.status.in_(stats.UNFINISHED)).group_by(Task.status)
-    return [("admin 30d: per bucket, channel and action", admin), ("user 30d: per bucket, channel and action", user),
+    return [("admin 30d: per bucket, channel and action", admin), ("user 30d: per bucket and action", user),
             ("admin 30d: per user (top users)", top), ("running now: per status", running)]
 
 

@@ -96,15 +96,18 @@ def _numbers(row) -> dict:
 
 
 async def breakdown(session: AsyncSession, win: Window, *, user_id: int | None = None) -> list[dict]:
-    """The measures per (bucket, channel, action): one scan of the range answers the series, the
-    per-channel series and the spend by action (the caller sums the groups it needs)."""
+    """The measures per (bucket, channel, action) for everyone, or per (bucket, action) for one user:
+    one scan of the range answers the series, the per-channel series and the spend by action (the
+    caller sums the groups it needs). A user's view leaves the channel out, so that its index
+    (ix_tasks_user_stats, which has no channel_id) still covers the query."""
     bucket = _bucket(win)
-    keys = [bucket, Task.channel_id, Task.action]
+    keys = [bucket, Task.action] if user_id is not None else [bucket, Task.channel_id, Task.action]
     query = select(*keys, *_measures()).where(*_in_window(win))
     if user_id is not None:
         query = query.where(Task.user_id == user_id)
     rows = (await session.execute(query.group_by(*keys))).all()
-    return [{"bucket": int(r.bucket), "channel_id": r.channel_id, "action": r.action, **_numbers(r)} for r in rows]
+    return [{"bucket": int(r.bucket), "channel_id": r.channel_id if user_id is None else None, "action": r.action,
+             **_numbers(r)} for r in rows]
 
 
 def summed(rows: list[dict], *keys: str) -> list[dict]:
