@@ -71,14 +71,6 @@ async def require_by_username(session: AsyncSession, username: str) -> User:
     return user
 
 
-async def usernames_by_id(session: AsyncSession, user_ids: set[int]) -> dict[int, str]:
-    """id -> username for the given ids (one query; for listings that show who owns what)."""
-    if not user_ids:
-        return {}
-    rows = await session.execute(select(User.id, User.username).where(User.id.in_(sorted(user_ids))))
-    return {user_id: name for user_id, name in rows.all()}
-
-
 async def get_by_access_token(session: AsyncSession, token: str) -> User | None:
     return await session.scalar(select(User).where(User.access_token_hash == hash_secret(token)))
 

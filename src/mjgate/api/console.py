@@ -27,7 +27,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from urllib.parse import urlsplit
 
-from mjgate.accounts.users import get_by_access_token, get_by_username, public_user, usernames_by_id
+from mjgate.accounts.users import get_by_access_token, get_by_username, public_user
+from mjgate.stats.repository import usernames_by_id
 from mjgate.api.deps import dashboard_user, public_base_url
 from mjgate.api.newapi import _item as task_item
 from mjgate.api.payloads import image_base64, redacted

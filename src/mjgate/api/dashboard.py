@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from mjgate.accounts.users import public_user, usernames_by_id
+from mjgate.accounts.users import public_user
 from mjgate.api.admin import Admin
 from mjgate.api.console import ConsoleUser, ok
 from mjgate.api.newapi import _filter as task_filter, _item as task_item
@@ -33,7 +33,6 @@ from mjgate.billing.pricing import QUOTA_PER_USD
 from mjgate.channels import admin as channel_service
 from mjgate.clock import now_ms
 from mjgate.errors import NotFound
-from mjgate.models import User
 from mjgate.stats import repository as stats
 
 router = APIRouter(tags=["console dashboards"])
@@ -99,7 +98,7 @@ def _actions(rows: list[dict]) -> list[dict]:
 
 async def _running(request: Request, session, *, user_id: int | None, admin: bool) -> dict:
     tasks, counts = await stats.running(session, user_id=user_id, limit=RUNNING_SHOWN)
-    names = await usernames_by_id(session, {t.user_id for t in tasks})
+    names = await stats.usernames_by_id(session, {t.user_id for t in tasks})
     return {"total": sum(counts.values()), "by_status": counts,
             "items": [task_item(t, request, admin=admin, username=names.get(t.user_id, "")) for t in tasks]}
 
@@ -109,7 +108,7 @@ async def _running(request: Request, session, *, user_id: int | None, admin: boo
 
 async def _one_user(request: Request, user_id: int, win: stats.Window, tz_offset: int, *, admin: bool) -> dict:
     async with request.app.state.db.read() as session:
-        user = await session.get(User, user_id)
+        user = await stats.get_user(session, user_id)
         if user is None:
             raise NotFound(f"no user with id {user_id}")
         rows = await stats.breakdown(session, win, user_id=user_id)
@@ -206,7 +205,7 @@ async def export_tasks(request: Request, user: ConsoleUser):
             # A short read session per chunk: a slow download holds no connection between chunks.
             async with db.read() as session:
                 tasks = await stats.export_page(session, flt, after, min(EXPORT_CHUNK, MAX_EXPORT_ROWS - sent))
-                names = await usernames_by_id(session, {t.user_id for t in tasks})
+                names = await stats.usernames_by_id(session, {t.user_id for t in tasks})
             if not tasks:
                 return
             buffer.seek(0)

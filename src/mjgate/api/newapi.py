@@ -6,7 +6,7 @@ import json
 
 from fastapi import APIRouter, Request
 
-from mjgate.accounts.users import usernames_by_id
+from mjgate.stats.repository import usernames_by_id
 from mjgate.api.deps import AdminUser, CurrentUser, ReadSession, public_base_url
 from mjgate.errors import BadRequest
 from mjgate.models import Task

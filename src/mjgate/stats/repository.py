@@ -174,3 +174,15 @@ async def export_page(session: AsyncSession, flt: TaskFilter, after: tuple[int, 
                             or_(Task.submit_time < submit_time, Task.id < task_id))
     query = query.order_by(Task.submit_time.desc(), Task.id.desc()).limit(limit)
     return list((await session.execute(query)).all())
+
+
+async def usernames_by_id(session: AsyncSession, user_ids: set[int]) -> dict[int, str]:
+    """id -> username for the given ids (one query; for listings that show who owns what)."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.username).where(User.id.in_(sorted(user_ids))))
+    return {user_id: name for user_id, name in rows.all()}
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
