@@ -60,7 +60,7 @@ export function chart({ title, labels, series, format = (v) => String(v), height
         { stroke: text, grid: { show: false }, ticks: { stroke: grid }, font: axisFont,
           values: (u, splits) => splits.map((i) => (Number.isInteger(i) && labels[i] !== undefined ? labels[i] : "")),
           space: 48, incrs: [1, 2, 3, 4, 6, 12] },
-        { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, font: axisFont, size: 64,
+        { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, font: axisFont, size: 76,
           values: (u, splits) => splits.map((v) => format(v)),
           ...(integer ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000] } : {}) },
       ],

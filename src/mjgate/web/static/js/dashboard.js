@@ -4,7 +4,7 @@
 // /api/admin/dashboard); the range and the scope are in the address (#/dashboard?range=30d).
 
 import { api } from "./api.js";
-import { chart } from "./charts.js";
+import { chart, color } from "./charts.js";
 import { actionLabel, append, clear, durationText, h, modeLabel, statusBadge, td, tickDurations, urlText } from "./dom.js";
 import { fmtDay, fmtDuration, fmtHour, fmtNumber, fmtPercent, fmtQuota, fmtUsd, t } from "./i18n.js";
 
@@ -55,7 +55,7 @@ export function standardCharts(data, charts) {
     add(chart({ title: t("dash.chart_tasks", { per }), labels, format: (v) => fmtNumber(v), integer: true,
       series: [{ label: t("dash.succeeded"), values: s.success, kind: "bar" },
         { label: t("dash.failed"), values: s.failure, kind: "line", color: getComputedStyle(document.documentElement).getPropertyValue("--bad").trim() },
-        { label: t("dash.all_tasks"), values: s.tasks, kind: "line" }] })),
+        { label: t("dash.all_tasks"), values: s.tasks, kind: "line", color: color(4) }] })),
     add(chart({ title: t("dash.chart_success", { per }), labels, yMax: 1, format: (v) => fmtPercent(v, 0),
       series: [{ label: t("dash.success_rate"), values: s.success_rate, kind: "line", format: (v) => fmtPercent(v) }] })),
     add(chart({ title: t("dash.chart_latency", { per }), labels, format: axisSeconds,
