@@ -413,7 +413,8 @@ async def submit_imagine(request: Request):
     async def reserve(tx):
         # The balance and the key's limit are taken by conditional UPDATEs (never read-modify-write),
         # the task and its ledger row are written in the same transaction.
-        if await tx.execute("UPDATE users SET quota = quota - ?, used_quota = used_quota + ? "
+        counted = ", task_count = task_count + 1" if request.app.state.counts_tasks else ""
+        if await tx.execute(f"UPDATE users SET quota = quota - ?, used_quota = used_quota + ?{counted} "
                             "WHERE id = ? AND quota >= ?", price, price, user_id, price) != 1:
             return None
         if caller["unlimited"]:
@@ -551,7 +552,10 @@ async def own_tasks(request: Request):
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else auth
     claimed = request.headers.get("new-api-user", "").strip()
     store = request.app.state.store
-    rows = await store.read("SELECT id, status FROM users WHERE access_token_hash = ?", sha256_hex(token)) if token else []
+    # A schema with users.task_count (mjgate's migration 0004) keeps the total there; before it, it is counted.
+    counted = request.app.state.counts_tasks
+    columns = "id, status, task_count" if counted else "id, status"
+    rows = await store.read(f"SELECT {columns} FROM users WHERE access_token_hash = ?", sha256_hex(token)) if token else []
     if not rows or not claimed.isdigit() or int(claimed) != rows[0]["id"] or rows[0]["status"] != "enabled":
         return JSONResponse({"success": False, "message": "invalid access token"}, status_code=401)
     user_id = rows[0]["id"]
@@ -561,7 +565,8 @@ async def own_tasks(request: Request):
     except ValueError:
         return JSONResponse({"success": False, "message": "p and page_size must be integers"}, status_code=400)
     size = 20 if size < 1 else min(size, 100)
-    total = (await store.read("SELECT count(*) AS n FROM tasks WHERE user_id = ?", user_id))[0]["n"]
+    total = rows[0]["task_count"] if counted else (
+        await store.read("SELECT count(*) AS n FROM tasks WHERE user_id = ?", user_id))[0]["n"]
     offset = (page - 1) * size
     items = []
     if offset < total:
@@ -646,6 +651,11 @@ def create_app() -> Starlette:
         app.state.config = config
         app.state.store = make_store(config.database_url)
         await app.state.store.open()
+        try:
+            await app.state.store.read("SELECT task_count FROM users WHERE id = ?", 0)
+            app.state.counts_tasks = True
+        except Exception:
+            app.state.counts_tasks = False
         app.state.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
         try:
             yield

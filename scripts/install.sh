@@ -10,11 +10,12 @@ PY=${PYTHON:-python3}
 if [ "${1:-}" = "test" ]; then
   .venv/bin/python -m pip install -q -r requirements-test.lock
   # The browser tests (tests/e2e) drive Debian's Chromium through Playwright, which downloads no browser.
-  if [ ! -x /usr/bin/chromium ]; then
+  # A CJK font too, so the Chinese console renders (and its screenshots show characters, not boxes).
+  if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
     SUDO=""
     if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO="sudo -n"; fi
-    if ! { $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null; }; then
-      echo "install.sh: could not install chromium, so tests/e2e will skip (fail with CI=true)" >&2
+    if ! { $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }; then
+      echo "install.sh: could not install chromium and fonts-wqy-microhei, so tests/e2e will skip (fail with CI=true)" >&2
     fi
   fi
   # Third-party midjourney-proxy clients from npm, pinned by tests/clients/node/package-lock.json.

@@ -95,3 +95,75 @@ class PageErrors(list):
     def real(self) -> list[str]:
         # A 401 from /api/console/me before login is the expected "not signed in" answer.
         return [e for e in self if "401" not in e]
+
+
+# ------------------------------------------------------------------ accessibility and languages
+
+AXE_JS = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"  # npm axe-core 4.14.1 (MPL-2.0)
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is now (WCAG 2.x A/AA rules).
+
+    The console's CSP forbids inline scripts, so the context running this needs bypass_csp=True.
+    """
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE_JS))
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+                                            resultTypes: ['violations'] });
+        return r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                                        nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.failureSummary) }));
+    }""")
+    return [v for v in result if v["impact"] in BLOCKING_IMPACTS]
+
+
+def english_leftovers(page) -> list[str]:
+    """Visible text and accessible names on a Chinese page that are English strings of the console's table.
+
+    Every text node, and every aria-label / title / placeholder / alt, is compared with the English
+    table: equal to an English value (whose Chinese differs), or containing a multi-word English
+    phrase of it (the fixed parts of a "{name}" template), is a string that missed the table.
+    """
+    return page.evaluate("""async () => {
+        const { STRINGS } = await import('/assets/js/i18n.js');
+        const phrases = new Set(), whole = new Set();
+        for (const [key, en] of Object.entries(STRINGS.en)) {
+            if (STRINGS.zh[key] === en) continue;            // the same in both (U1, URLs, examples)
+            for (const part of en.split(/\\{\\w+\\}/)) {
+                const p = part.trim();
+                if (!/[A-Za-z]{2}/.test(p)) continue;
+                whole.add(p);
+                if (p.split(/\\s+/).length >= 3) phrases.add(p);
+            }
+        }
+        const seen = [];
+        const check = (text, where) => {
+            const v = (text || '').trim();
+            if (!v) return;
+            if (whole.has(v)) { seen.push(`${where}: ${v}`); return; }
+            for (const p of phrases) if (v.includes(p)) { seen.push(`${where}: ${v} (has "${p}")`); return; }
+        };
+        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        while (walker.nextNode()) {
+            const node = walker.currentNode;
+            const el = node.parentElement;
+            if (!el || el.closest('script, style, [hidden], .u-legend') || el.closest('[lang="en"]')) continue;
+            check(node.textContent, el.tagName.toLowerCase());
+        }
+        for (const el of document.querySelectorAll('[aria-label], [title], [placeholder], img[alt]')) {
+            if (el.closest('[hidden]')) continue;
+            for (const attr of ['aria-label', 'title', 'placeholder', 'alt']) if (el.hasAttribute(attr)) check(el.getAttribute(attr), `@${attr}`);
+        }
+        return seen;
+    }""")
+
+
+def table_keys_match(page) -> tuple[list[str], list[str]]:
+    """(keys only in English, keys only in Chinese) of the console's string table."""
+    return tuple(page.evaluate("""async () => {
+        const { STRINGS } = await import('/assets/js/i18n.js');
+        const en = Object.keys(STRINGS.en), zh = Object.keys(STRINGS.zh);
+        return [en.filter(k => !(k in STRINGS.zh)), zh.filter(k => !(k in STRINGS.en))];
+    }"""))

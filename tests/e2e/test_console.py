@@ -95,6 +95,9 @@ def test_user_journey(world, browser, screens):
     screens.save(page, "login")
     page.get_by_label("Password", exact=True).fill("pw-client")
     page.get_by_role("button", name="Sign in").click()
+    # The dashboard is the landing page (issue 14); the task log is one link away.
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Tasks").click()
     expect(page.get_by_role("heading", name="My tasks")).to_be_visible()
     # Users see no channel (or user) column.
     headers = page.locator("table.tasks thead th")
@@ -107,7 +110,7 @@ def test_user_journey(world, browser, screens):
     page.get_by_label("Prompt").fill("a red fox in the snow, watercolor --ar 3:2")
     page.get_by_role("radio", name=re.compile(r"^Relax")).check()
     page.get_by_role("radio", name=re.compile(r"^Fast")).check()
-    page.get_by_label("Reference image (optional)").set_input_files(
+    page.get_by_label("Reference images (optional)").set_input_files(
         files=[{"name": "reference.png", "mimeType": "image/png", "buffer": png_bytes()}]
     )
     expect(page.locator(".image-preview img")).to_be_visible()
@@ -154,7 +157,7 @@ def test_user_journey(world, browser, screens):
     upscale_id = upscale.get_attribute("data-mj-id")
     assert upscale_id != mj_id
     upscale = page.locator(f'tr[data-mj-id="{upscale_id}"]')
-    expect(upscale.locator('td[data-label="Task"]')).to_contain_text("UPSCALE")
+    expect(upscale.locator('td[data-label="Task"]')).to_contain_text("Upscale")  # actions are shown as words (issue 14)
     watch_until_done(page, upscale)
     expect(upscale.locator("img.thumb-img")).to_be_visible()
     expect(upscale.locator('td[data-label="Cost"]')).to_contain_text("$0.05")
@@ -211,7 +214,7 @@ def test_user_journey(world, browser, screens):
     page.get_by_label("Access token", exact=True).fill(world["user"]["access_token"])
     page.get_by_label("User ID").fill(str(world["user"]["id"]))
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="My tasks")).to_be_visible()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Sign in to mjgate")).to_be_visible()
     assert errors.real() == []
@@ -236,6 +239,8 @@ def test_admin_journey(world, browser, screens):
     errors = PageErrors()
     errors.attach(page)
     login(page, base, "boss", "pw-boss")
+    expect(page.get_by_role("heading", name="Dashboard (everyone)")).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Tasks").click()
     expect(page.get_by_role("heading", name="Tasks (all users)")).to_be_visible()
     headers = page.locator("table.tasks thead th")
     expect(headers.filter(has_text="Channel")).to_have_count(1)

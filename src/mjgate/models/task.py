@@ -4,6 +4,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mjgate.db.base import Base, BigId
 
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCEL"})
+_STATS_COLUMNS = ("action", "mode", "status", "quota", "refunded_at", "finish_time")
 STATUSES = ("NOT_START", "SUBMITTED", "MODAL", "IN_PROGRESS", "SUCCESS", "FAILURE", "CANCEL")
 
 
@@ -19,6 +20,11 @@ class Task(Base):
         Index("ix_tasks_submit", "submit_time", "id"),
         # Polling: only unfinished tasks carry a next_poll_at (terminal ones are NULL).
         Index("ix_tasks_next_poll", "next_poll_at"),
+        # Dashboards (migration 0005_dashboard): every aggregated column in the index, so a range
+        # of tasks is summed from the index alone; and the status filter / "running now".
+        Index("ix_tasks_stats", "submit_time", "channel_id", "user_id", *_STATS_COLUMNS),
+        Index("ix_tasks_user_stats", "user_id", "submit_time", *_STATS_COLUMNS),
+        Index("ix_tasks_status_submit", "status", "submit_time", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -32,6 +32,11 @@ class TaskFilter:
     mj_id: str | None = None
     start_ms: int | None = None
     end_ms: int | None = None
+    statuses: tuple[str, ...] | None = None
+    actions: tuple[str, ...] | None = None
+    mode: str | None = None
+    prompt: str | None = None  # case-insensitive substring of the prompt
+    username: str | None = None  # the owner's exact username
 
     def where(self) -> list:
         clauses = []
@@ -45,6 +50,17 @@ class TaskFilter:
             clauses.append(Task.submit_time >= self.start_ms)
         if self.end_ms is not None:
             clauses.append(Task.submit_time <= self.end_ms)
+        if self.statuses:
+            clauses.append(Task.status.in_(self.statuses))
+        if self.actions:
+            clauses.append(Task.action.in_(self.actions))
+        if self.mode is not None:
+            clauses.append(Task.mode == self.mode)
+        if self.prompt:
+            # No index can serve a substring: the other filters (owner, time) bound the rows scanned.
+            clauses.append(Task.prompt.icontains(self.prompt, autoescape=True))
+        if self.username is not None:
+            clauses.append(Task.user_id == select(User.id).where(User.username == self.username).scalar_subquery())
         return clauses
 
 

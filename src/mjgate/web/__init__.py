@@ -14,10 +14,11 @@ from starlette.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
-# The page only talks to its own origin; images may come from MJGATE_PUBLIC_URL's host.
+# The page only talks to its own origin; images and videos may come from other hosts (upstream video URLs).
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data: blob: http: https:; style-src 'self'; script-src 'self'; "
+        "default-src 'self'; img-src 'self' data: blob: http: https:; media-src 'self' http: https:; style-src 'self'; "
+        "script-src 'self'; "
         "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     ),
     "X-Frame-Options": "DENY",

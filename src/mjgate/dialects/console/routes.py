@@ -21,6 +21,7 @@ from mjgate.dialects.mjproxy.render import NEEDS_MODAL, code_of
 from mjgate.dialects.newapi.render import error_reply, task_item
 from mjgate.errors import BadRequest, Forbidden, Kind
 from mjgate.models import User
+from mjgate.stats.repository import usernames_by_id
 from mjgate.tasks import repository
 from mjgate.tasks.actions import parse_custom_id
 from mjgate.tasks.outcomes import Accepted, NeedsModal, Outcome, Refused
@@ -77,7 +78,9 @@ async def tasks_by_id(request: Request, user: ConsoleUser,
 @router.get("/tasks/{mj_id}", summary="One task, refreshed from its channel when stale")
 async def task_detail(mj_id: str, request: Request, user: ConsoleUser):
     task = await request.app.state.tasks.own(Caller(user, None), mj_id, admin_sees_all=True, refresh=True)
-    item = task_item(task, request, admin=user.is_admin)
+    async with request.app.state.db.reading() as conn:
+        names = await usernames_by_id(conn, {task.user_id})
+    item = task_item(task, request, admin=user.is_admin, username=names.get(task.user_id, ""))
     item["owned"] = task.user_id == user.id
     return ok(item)
 

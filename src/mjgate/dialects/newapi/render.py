@@ -16,7 +16,7 @@ def ms_to_s(value: int | None) -> int:
     return (value or 0) // 1000
 
 
-def task_item(task: Task, request: Request, *, admin: bool) -> dict:
+def task_item(task: Task, request: Request, *, admin: bool, username: str | None = None) -> dict:
     links = request.app.state.links
     item = {
         "id": task.id,
@@ -42,6 +42,8 @@ def task_item(task: Task, request: Request, *, admin: bool) -> dict:
         "properties": task.properties or {},
         "refunded": task.refunded_at is not None,
     }
+    if username is not None:
+        item["username"] = username
     if admin:
         item["user_id"] = task.user_id
         item["channel_id"] = task.channel_id

@@ -8,6 +8,10 @@ from mjgate.api.deps import AdminUser, CurrentUser
 from mjgate.api.routing import dialect_route
 from mjgate.dialects.newapi.render import error_reply, task_item
 from mjgate.errors import BadRequest
+from mjgate.models.channel import MODES
+from mjgate.models.task import STATUSES
+from mjgate.tasks.actions import ACTIONS
+from mjgate.stats.repository import usernames_by_id
 from mjgate.tasks.repository import TaskFilter, list_tasks
 
 router = APIRouter(tags=["management (new-api)"], route_class=dialect_route(error_reply))
@@ -53,6 +57,18 @@ def _paging(request: Request) -> tuple[int, int]:
     return page, min(size, MAX_PAGE_SIZE)
 
 
+def _choices(request: Request, name: str, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A comma-separated list of known values (case-insensitive), or None when empty."""
+    raw = (request.query_params.get(name) or "").strip()
+    if not raw:
+        return None
+    values = tuple(dict.fromkeys(v.strip().upper() for v in raw.split(",") if v.strip()))
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise BadRequest(f"{name} must be one or more of {', '.join(allowed)}; got {raw[:60]!r}")
+    return values or None
+
+
 def _filter(request: Request, *, user_id: int | None, allow_channel: bool) -> TaskFilter:
     mj_id = (request.query_params.get("mj_id") or "").strip() or None
     if mj_id is not None and len(mj_id) > 64:
@@ -62,18 +78,33 @@ def _filter(request: Request, *, user_id: int | None, allow_channel: bool) -> Ta
     if start_ms is not None and end_ms is not None and start_ms > end_ms:
         raise BadRequest("start_timestamp is after end_timestamp")
     channel_id = _int_param(request, "channel_id") if allow_channel else None
-    return TaskFilter(user_id=user_id, channel_id=channel_id, mj_id=mj_id, start_ms=start_ms, end_ms=end_ms)
+    mode = (request.query_params.get("mode") or "").strip().lower() or None
+    if mode is not None and mode not in MODES:
+        raise BadRequest(f"mode must be one of {', '.join(MODES)}")
+    prompt = (request.query_params.get("prompt") or "").strip() or None
+    if prompt is not None and len(prompt) > 200:
+        raise BadRequest("prompt is too long (at most 200 characters)")
+    username = None
+    if allow_channel:  # admins: any user's tasks, by id or by name
+        user_id = _int_param(request, "user_id")
+        username = (request.query_params.get("username") or "").strip() or None
+        if username is not None and len(username) > 64:
+            raise BadRequest("username is too long")
+    return TaskFilter(user_id=user_id, channel_id=channel_id, mj_id=mj_id, start_ms=start_ms, end_ms=end_ms,
+                      statuses=_choices(request, "status", STATUSES), actions=_choices(request, "action", ACTIONS),
+                      mode=mode, prompt=prompt, username=username)
 
 
 async def _page(request: Request, flt: TaskFilter, *, admin: bool) -> dict:
     page, size = _paging(request)
     async with request.app.state.db.reading() as conn:
         tasks, total = await list_tasks(conn, flt, (page - 1) * size, size)
+        names = await usernames_by_id(conn, {t.user_id for t in tasks})
     return {
         "success": True,
         "message": "",
         "data": {
-            "items": [task_item(t, request, admin=admin) for t in tasks],
+            "items": [task_item(t, request, admin=admin, username=names.get(t.user_id, "")) for t in tasks],
             "total": total,
             "page": page,
             "page_size": size,

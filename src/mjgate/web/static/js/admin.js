@@ -3,8 +3,10 @@
 import { api } from "./api.js";
 import {
   QUOTA_PER_USD, append, clear, csv, emptyRow, errorMessage, fmtAgo, fmtQuota, fmtTimeMs, formDialog, h, pager,
-  secretDialog, td, toast, uid, usd,
+  secretDialog, td, toast, uid, urlText, usd,
 } from "./dom.js";
+import { fmtNumber, t } from "./i18n.js";
+import { icon } from "./icons.js";
 
 const MODES = ["fast", "relax", "turbo"];
 const STATUS_CLASS = { enabled: "status-success", manual_disabled: "status-cancel", auto_disabled: "status-failure", disabled: "status-cancel" };
@@ -13,8 +15,12 @@ function errorRow(tbody, colspan, err) {
   clear(tbody).append(h("tr", { class: "empty" }, h("td", { colspan }, h("p", { class: "form-error", role: "alert", text: errorMessage(err) }))));
 }
 
+function userPill(status) {
+  return h("span", { class: `badge ${STATUS_CLASS[status] || ""}`, text: t(`user_status.${status}`) });
+}
+
 function statusPill(status) {
-  return h("span", { class: `badge ${STATUS_CLASS[status] || ""}`, text: status.replace("_", " ") });
+  return h("span", { class: `badge ${STATUS_CLASS[status] || ""}`, text: t(`channel_status.${status}`) });
 }
 
 function dataTable(columns, caption) {
@@ -30,16 +36,16 @@ function dataTable(columns, caption) {
 function channelFields(channel) {
   const editing = Boolean(channel);
   return [
-    { name: "name", label: "Name", required: true, value: channel?.name, maxlength: 128 },
-    { name: "base_url", label: "Base URL", type: "url", required: true, value: channel?.base_url, placeholder: "http://127.0.0.1:8080", help: "The midjourney-proxy root; the gateway calls {base}/mj/…" },
-    { name: "secret", label: "Secret (mj-api-secret)", type: "password", value: "", autocomplete: "new-password", maxlength: 512,
-      placeholder: editing ? `unchanged (${channel.secret_hint || "none"})` : "", help: editing ? "Leave empty to keep the stored secret." : null },
-    { name: "priority", label: "Priority", type: "number", step: 1, value: channel?.priority ?? 0, help: "Higher priorities are tried first." },
-    { name: "weight", label: "Weight", type: "number", min: 0, step: 1, value: channel?.weight ?? 1, help: "Share of traffic among channels of the same priority." },
-    { name: "groups", label: "Groups served", value: (channel?.groups || ["default"]).join(", "), required: true, help: "Comma-separated user groups." },
-    { name: "modes", label: "Speed modes", type: "checkboxes", options: MODES.map((m) => [m, m]), value: channel?.modes || MODES },
-    { name: "actions", label: "Actions", value: (channel?.actions || []).join(", "), help: "Comma-separated (IMAGINE, UPSCALE, …); empty allows every action." },
-    { name: "image_hosts", label: "Image hosts", value: (channel?.image_hosts || []).join(", "), help: "Hosts its image URLs may point at; empty allows only the base URL's host." },
+    { name: "name", label: t("channels.f_name"), required: true, value: channel?.name, maxlength: 128 },
+    { name: "base_url", label: t("channels.f_base_url"), type: "url", required: true, value: channel?.base_url, placeholder: "http://127.0.0.1:8080", help: t("channels.f_base_url_help") },
+    { name: "secret", label: t("channels.f_secret"), type: "password", value: "", autocomplete: "new-password", maxlength: 512,
+      placeholder: editing ? t("channels.f_secret_unchanged", { hint: channel.secret_hint || t("channels.none") }) : "", help: editing ? t("channels.f_secret_help") : null },
+    { name: "priority", label: t("channels.f_priority"), type: "number", step: 1, value: channel?.priority ?? 0, help: t("channels.f_priority_help") },
+    { name: "weight", label: t("channels.f_weight"), type: "number", min: 0, step: 1, value: channel?.weight ?? 1, help: t("channels.f_weight_help") },
+    { name: "groups", label: t("channels.f_groups"), value: (channel?.groups || ["default"]).join(", "), required: true, help: t("channels.f_groups_help") },
+    { name: "modes", label: t("channels.f_modes"), type: "checkboxes", options: MODES.map((m) => [m, m]), value: channel?.modes || MODES },
+    { name: "actions", label: t("channels.f_actions"), value: (channel?.actions || []).join(", "), help: t("channels.f_actions_help") },
+    { name: "image_hosts", label: t("channels.f_image_hosts"), value: (channel?.image_hosts || []).join(", "), help: t("channels.f_image_hosts_help") },
   ];
 }
 
@@ -50,7 +56,7 @@ function channelBody(v, editing) {
   };
   if (!body.actions.length) body.actions = null;
   if (!body.image_hosts.length) body.image_hosts = null;
-  if (!body.modes.length) throw new Error("Choose at least one speed mode.");
+  if (!body.modes.length) throw new Error(t("channels.need_mode"));
   if (v.secret || !editing) body.secret = v.secret;
   return body;
 }
@@ -58,64 +64,64 @@ function channelBody(v, editing) {
 function healthCell(c) {
   const hl = c.health;
   const bad = hl.consecutive_failures > 0;
-  return td("Health",
+  return td(t("col.health"),
     h("div", { class: bad ? "health bad" : "health" },
-      h("strong", { text: bad ? `${hl.consecutive_failures} failing in a row` : hl.last_ok_at ? "healthy" : "untested" })),
-    h("div", { class: "muted small", text: `${hl.success_count} ok · ${hl.failure_count} failed` }),
-    h("div", { class: "muted small", text: `last ok ${fmtAgo(hl.last_ok_at)}` }),
+      h("strong", { text: bad ? t("channels.failing", { n: hl.consecutive_failures }) : hl.last_ok_at ? t("channels.healthy") : t("channels.untested") })),
+    h("div", { class: "muted small", text: t("channels.counts", { ok: fmtNumber(hl.success_count), failed: fmtNumber(hl.failure_count) }) }),
+    h("div", { class: "muted small", text: t("channels.last_ok", { ago: fmtAgo(hl.last_ok_at) }) }),
     hl.last_error ? h("div", { class: "fail small", title: hl.last_error, text: `${fmtAgo(hl.last_error_at)}: ${hl.last_error.slice(0, 120)}` }) : null);
 }
 
 export async function channelsView(root) {
-  const columns = ["Channel", "Status", "Priority / weight", "Groups", "Modes", "Health", "Actions"];
-  const { table, tbody } = dataTable(columns, "Channels");
-  const create = h("button", { type: "button", class: "primary", text: "Add channel" });
+  const columns = [t("col.channel"), t("col.status"), t("col.priority_weight"), t("col.groups"), t("col.modes"), t("col.health"), t("col.actions")];
+  const { table, tbody } = dataTable(columns, t("nav.channels"));
+  const create = h("button", { type: "button", class: "primary", text: t("channels.add") });
   create.addEventListener("click", () => formDialog({
-    title: "Add a channel", fields: channelFields(null), submitLabel: "Add channel",
+    title: t("channels.add_title"), fields: channelFields(null), submitLabel: t("channels.add"),
     onSubmit: async (v) => {
       const c = await api("/api/admin/channels", { method: "POST", body: channelBody(v, false) });
-      toast(`Channel ${c.name} added`, "ok");
+      toast(t("channels.added", { name: c.name }), "ok");
       load();
     },
   }));
   append(clear(root), [
-    h("div", { class: "page-head" }, h("h1", { text: "Channels" }), create),
-    h("p", { class: "muted", text: "Upstream midjourney-proxy services. “Test” makes a real call (list-by-condition) and records the result in the channel's health." }),
+    h("div", { class: "page-head" }, h("h1", { text: t("nav.channels") }), create),
+    h("p", { class: "muted", text: t("channels.intro") }),
     h("div", { class: "table-wrap" }, table),
   ]);
 
   function row(c) {
-    const edit = h("button", { type: "button", text: "Edit", "aria-label": `Edit channel ${c.name}` });
-    const test = h("button", { type: "button", text: "Test", "aria-label": `Test channel ${c.name}` });
+    const edit = h("button", { type: "button", text: t("common.edit"), "aria-label": t("channels.edit_name", { name: c.name }) });
+    const test = h("button", { type: "button", text: t("channels.test"), "aria-label": t("channels.test_name", { name: c.name }) });
     const enabled = c.status === "enabled";
-    const toggle = h("button", { type: "button", text: enabled ? "Disable" : "Enable", "aria-label": `${enabled ? "Disable" : "Enable"} channel ${c.name}` });
+    const toggle = h("button", { type: "button", text: enabled ? t("common.disable") : t("common.enable"), "aria-label": t(enabled ? "channels.disable_name" : "channels.enable_name", { name: c.name }) });
     edit.addEventListener("click", () => formDialog({
-      title: `Edit channel ${c.name}`, fields: channelFields(c), submitLabel: "Save",
+      title: t("channels.edit_name", { name: c.name }), fields: channelFields(c), submitLabel: t("common.save"),
       onSubmit: async (v) => {
         const updated = await api(`/api/admin/channels/${c.id}`, { method: "PATCH", body: channelBody(v, true) });
-        toast(`Channel ${updated.name} saved`, "ok");
+        toast(t("channels.saved", { name: updated.name }), "ok");
         load();
       },
     }));
     test.addEventListener("click", async () => {
       test.disabled = true;
-      test.textContent = "Testing…";
+      test.textContent = t("channels.testing");
       try {
         const res = await api(`/api/admin/channels/${c.id}/test`, { method: "POST" });
-        if (res.ok) toast(`Channel ${c.name} answered in ${res.latency_ms} ms`, "ok");
-        else toast(`Channel ${c.name} failed: ${res.error}`, "error");
+        if (res.ok) toast(t("channels.answered", { name: c.name, ms: fmtNumber(res.latency_ms) }), "ok");
+        else toast(t("channels.test_failed", { name: c.name, error: res.error }), "error");
         load();
       } catch (err) {
         toast(errorMessage(err), "error");
         test.disabled = false;
-        test.textContent = "Test";
+        test.textContent = t("channels.test");
       }
     });
     toggle.addEventListener("click", async () => {
       toggle.disabled = true;
       try {
         const updated = await api(`/api/admin/channels/${c.id}/${enabled ? "disable" : "enable"}`, { method: "POST" });
-        toast(`Channel ${updated.name} is ${updated.status.replace("_", " ")}`, "ok");
+        toast(t("channels.now", { name: updated.name, status: t(`channel_status.${updated.status}`) }), "ok");
         load();
       } catch (err) {
         toast(errorMessage(err), "error");
@@ -123,21 +129,21 @@ export async function channelsView(root) {
       }
     });
     return h("tr", { dataset: { channelId: c.id } },
-      td("Channel", h("strong", { text: c.name }), h("span", { class: "muted small", text: ` #${c.id}` }),
-        h("div", { class: "muted small mono break", text: c.base_url })),
-      td("Status", statusPill(c.status)),
-      td("Priority / weight", `${c.priority} / ${c.weight}`),
-      td("Groups", c.groups.join(", ")),
-      td("Modes", c.modes.join(", "), c.actions ? h("div", { class: "muted small", text: `only ${c.actions.join(", ")}` }) : null),
+      td(t("col.channel"), h("a", { href: `#/admin/channels/${c.id}` }, h("strong", { text: c.name })), h("span", { class: "muted small", text: ` #${c.id}` }),
+        h("div", { class: "muted small mono" }, urlText(c.base_url))),
+      td(t("col.status"), statusPill(c.status)),
+      td(t("col.priority_weight"), `${c.priority} / ${c.weight}`),
+      td(t("col.groups"), c.groups.join(", ")),
+      td(t("col.modes"), c.modes.join(", "), c.actions ? h("div", { class: "muted small", text: t("channels.only", { actions: c.actions.join(", ") }) }) : null),
       healthCell(c),
-      td("Actions", h("div", { class: "row-actions" }, edit, test, toggle)));
+      td(t("col.actions"), h("div", { class: "row-actions" }, edit, test, toggle)));
   }
 
   async function load() {
     try {
       const data = await api("/api/admin/channels");
       clear(tbody);
-      if (!data.items.length) tbody.append(emptyRow(columns.length, "No channels yet: add one to start serving tasks."));
+      if (!data.items.length) tbody.append(emptyRow(columns.length, t("channels.none_yet")));
       for (const c of data.items) tbody.append(row(c));
     } catch (err) {
       errorRow(tbody, columns.length, err);
@@ -150,43 +156,43 @@ export async function channelsView(root) {
 
 export async function usersView(root, ctx, params) {
   const state = { page: Math.max(1, parseInt(params.get("p") || "1", 10) || 1), size: 20, q: params.get("q") || "" };
-  const columns = ["User", "Role", "Group", "Status", "Balance", "Used", "Requests", "Created", "Actions"];
-  const { table, tbody } = dataTable(columns, "Users");
+  const columns = [t("col.user"), t("col.role"), t("col.group"), t("col.status"), t("col.balance"), t("col.used"), t("col.requests"), t("col.created"), t("col.actions")];
+  const { table, tbody } = dataTable(columns, t("nav.users"));
   const pagerBox = h("div", { class: "pager-box" });
   const searchId = uid("user-q");
-  const search = h("form", { class: "filters", role: "search", "aria-label": "Find users" },
-    h("div", { class: "field" }, h("label", { for: searchId, text: "Username contains" }), h("input", { id: searchId, name: "q", value: state.q, maxlength: 64 })),
-    h("div", { class: "filter-actions" }, h("button", { type: "submit", class: "primary", text: "Search" })));
+  const search = h("form", { class: "filters", role: "search", "aria-label": t("users.find") },
+    h("div", { class: "field" }, h("label", { for: searchId, text: t("users.contains") }), h("input", { id: searchId, name: "q", value: state.q, maxlength: 64 })),
+    h("div", { class: "filter-actions" }, h("button", { type: "submit", class: "primary", text: t("common.search") })));
   search.addEventListener("submit", (e) => {
     e.preventDefault();
     state.q = search.elements.namedItem("q").value.trim();
     state.page = 1;
     load();
   });
-  const create = h("button", { type: "button", class: "primary", text: "Create user" });
+  const create = h("button", { type: "button", class: "primary", text: t("users.create") });
   create.addEventListener("click", () => {
-    const roles = [["user", "user"], ["admin", "admin"], ...(ctx.me.user.role === "root" ? [["root", "root"]] : [])];
+    const roles = [["user", t("role.user")], ["admin", t("role.admin")], ...(ctx.me.user.role === "root" ? [["root", t("role.root")]] : [])];
     formDialog({
-      title: "Create a user",
+      title: t("users.create_title"),
       fields: [
-        { name: "username", label: "Username", required: true, maxlength: 64 },
-        { name: "password", label: "Console password", type: "password", autocomplete: "new-password", help: "At least 4 characters; leave empty for an API-only user." },
-        { name: "role", label: "Role", type: "select", options: roles, value: "user" },
-        { name: "group", label: "Pricing group", value: "default", required: true },
-        { name: "quota_usd", label: "Initial balance (USD)", type: "number", min: 0, step: "0.01", value: "0" },
+        { name: "username", label: t("login.username"), required: true, maxlength: 64 },
+        { name: "password", label: t("users.f_password"), type: "password", autocomplete: "new-password", help: t("users.f_password_help") },
+        { name: "role", label: t("col.role"), type: "select", options: roles, value: "user" },
+        { name: "group", label: t("users.f_group"), value: "default", required: true },
+        { name: "quota_usd", label: t("users.f_quota"), type: "number", min: 0, step: "0.01", value: "0" },
       ],
-      submitLabel: "Create user",
+      submitLabel: t("users.create"),
       onSubmit: async (v) => {
         const body = { username: v.username, role: v.role, group: v.group, quota: Math.round(parseFloat(v.quota_usd || "0") * QUOTA_PER_USD) };
         if (v.password) body.password = v.password;
         const user = await api("/api/admin/users", { method: "POST", body });
-        setTimeout(() => secretDialog(`User ${user.username} created`, `The dashboard access token (with New-Api-User: ${user.id}) is shown once:`, user.access_token), 0);
+        setTimeout(() => secretDialog(t("users.created", { name: user.username }), t("users.token_once", { id: user.id }), user.access_token), 0);
         load();
       },
     });
   });
   append(clear(root), [
-    h("div", { class: "page-head" }, h("h1", { text: "Users" }), create),
+    h("div", { class: "page-head" }, h("h1", { text: t("nav.users") }), create),
     search,
     h("div", { class: "table-wrap" }, table),
     pagerBox,
@@ -194,19 +200,19 @@ export async function usersView(root, ctx, params) {
 
   function topUp(user) {
     formDialog({
-      title: `Top up ${user.username}`,
-      intro: `Balance now ${fmtQuota(user.quota)}. Every change is a ledger entry.`,
+      title: t("users.topup_name", { name: user.username }),
+      intro: t("users.topup_intro", { balance: fmtQuota(user.quota) }),
       fields: [
-        { name: "amount_usd", label: "Amount (USD)", type: "number", step: "0.01", required: true, help: `${QUOTA_PER_USD.toLocaleString()} quota units per USD.` },
-        { name: "kind", label: "Kind", type: "select", options: [["topup", "Top-up (adds)"], ["adjust", "Adjustment (negative takes away)"]], value: "topup" },
-        { name: "memo", label: "Memo", maxlength: 500, placeholder: "e.g. invoice 2026-118" },
+        { name: "amount_usd", label: t("users.f_amount"), type: "number", step: "0.01", required: true, help: t("users.f_amount_help", { n: fmtNumber(QUOTA_PER_USD) }) },
+        { name: "kind", label: t("ledger.kind"), type: "select", options: [["topup", t("users.kind_topup")], ["adjust", t("users.kind_adjust")]], value: "topup" },
+        { name: "memo", label: t("ledger.memo"), maxlength: 500, placeholder: t("users.f_memo_placeholder") },
       ],
-      submitLabel: "Record",
+      submitLabel: t("users.record"),
       onSubmit: async (v) => {
         const amount = parseFloat(v.amount_usd);
-        if (!Number.isFinite(amount) || amount === 0) throw new Error("Enter a non-zero amount.");
+        if (!Number.isFinite(amount) || amount === 0) throw new Error(t("users.need_amount"));
         const res = await api(`/api/admin/users/${user.id}/topup`, { method: "POST", body: { amount_usd: amount, kind: v.kind, memo: v.memo } });
-        toast(`${user.username}: ${usd(res.amount)} recorded; balance ${fmtQuota(res.quota)}`, "ok");
+        toast(t("users.recorded", { name: user.username, amount: usd(res.amount), balance: fmtQuota(res.quota) }), "ok");
         load();
       },
     });
@@ -214,31 +220,31 @@ export async function usersView(root, ctx, params) {
 
   function row(user) {
     const enabled = user.status === "enabled";
-    const top = h("button", { type: "button", text: "Top up", "aria-label": `Top up ${user.username}` });
+    const top = h("button", { type: "button", text: t("users.topup"), "aria-label": t("users.topup_name", { name: user.username }) });
     top.addEventListener("click", () => topUp(user));
-    const toggle = h("button", { type: "button", text: enabled ? "Disable" : "Enable", "aria-label": `${enabled ? "Disable" : "Enable"} ${user.username}`, disabled: user.id === ctx.me.user.id });
+    const toggle = h("button", { type: "button", text: enabled ? t("common.disable") : t("common.enable"), "aria-label": t(enabled ? "users.disable_name" : "users.enable_name", { name: user.username }), disabled: user.id === ctx.me.user.id });
     toggle.addEventListener("click", async () => {
       toggle.disabled = true;
       try {
         await api(`/api/admin/users/${user.id}/${enabled ? "disable" : "enable"}`, { method: "POST" });
-        toast(`${user.username} ${enabled ? "disabled" : "enabled"}`, "ok");
+        toast(t(enabled ? "users.disabled" : "users.enabled", { name: user.username }), "ok");
         load();
       } catch (err) {
         toast(errorMessage(err), "error");
         toggle.disabled = false;
       }
     });
-    const keys = h("a", { href: `#/keys?user_id=${user.id}`, class: "button", text: "Keys", "aria-label": `Keys of ${user.username}` });
+    const keys = h("a", { href: `#/keys?user_id=${user.id}`, class: "button", text: t("users.keys"), "aria-label": t("users.keys_of", { name: user.username }) });
     return h("tr", { dataset: { userId: user.id } },
-      td("User", h("strong", { text: user.username }), h("span", { class: "muted small", text: ` #${user.id}` })),
-      td("Role", user.role),
-      td("Group", user.group),
-      td("Status", statusPill(user.status)),
-      td("Balance", fmtQuota(user.quota)),
-      td("Used", fmtQuota(user.used_quota)),
-      td("Requests", String(user.request_count)),
-      td("Created", fmtTimeMs(user.created_at)),
-      td("Actions", h("div", { class: "row-actions" }, top, keys, toggle)));
+      td(t("col.user"), h("a", { href: `#/admin/users/${user.id}` }, h("strong", { text: user.username })), h("span", { class: "muted small", text: ` #${user.id}` })),
+      td(t("col.role"), t(`role.${user.role}`)),
+      td(t("col.group"), user.group),
+      td(t("col.status"), userPill(user.status)),
+      td(t("col.balance"), fmtQuota(user.quota)),
+      td(t("col.used"), fmtQuota(user.used_quota)),
+      td(t("col.requests"), fmtNumber(user.request_count)),
+      td(t("col.created"), fmtTimeMs(user.created_at)),
+      td(t("col.actions"), h("div", { class: "row-actions" }, top, keys, toggle)));
   }
 
   async function load() {
@@ -246,10 +252,10 @@ export async function usersView(root, ctx, params) {
     try {
       const data = await api("/api/admin/users", { query: { p: state.page, page_size: state.size, q: state.q } });
       clear(tbody);
-      if (!data.items.length) tbody.append(emptyRow(columns.length, "No users match."));
+      if (!data.items.length) tbody.append(emptyRow(columns.length, t("users.none_match")));
       for (const user of data.items) tbody.append(row(user));
       clear(pagerBox).append(pager({
-        page: data.page, pageSize: data.page_size, total: data.total, label: "users",
+        page: data.page, pageSize: data.page_size, total: data.total,
         onPage: (p) => { state.page = p; load(); }, onSize: (s) => { state.size = s; state.page = 1; load(); },
       }));
     } catch (err) {
@@ -264,8 +270,8 @@ export async function usersView(root, ctx, params) {
 export async function pricesView(root) {
   const box = h("div", { class: "prices" });
   append(clear(root), [
-    h("div", { class: "page-head" }, h("h1", { text: "Prices and ratios" })),
-    h("p", { class: "muted", text: `A task costs its action's price (USD) × the user's group ratio × the speed mode's ratio × ${QUOTA_PER_USD.toLocaleString()} quota units per USD.` }),
+    h("div", { class: "page-head" }, h("h1", { text: t("prices.title") })),
+    h("p", { class: "muted", text: t("prices.intro", { n: fmtNumber(QUOTA_PER_USD) }) }),
     box,
   ]);
 
@@ -281,7 +287,7 @@ export async function pricesView(root) {
     button.disabled = true;
     try {
       data = await api("/api/admin/prices", { method: "PUT", body: { [table]: values } });
-      toast("Prices saved", "ok");
+      toast(t("prices.saved"), "ok");
       render();
     } catch (err) {
       toast(errorMessage(err), "error");
@@ -300,18 +306,18 @@ export async function pricesView(root) {
     const inputs = {};
     const tbody = h("tbody", {}, Object.keys(table).sort().map((name) => {
       const id = uid("price");
-      inputs[name] = numberInput(id, table[name], `Price of ${name} in USD`);
+      inputs[name] = numberInput(id, table[name], t("prices.price_of", { name }));
       return h("tr", {},
-        td("Action", h("label", { for: id, class: "mono", text: name })),
-        td("USD per task", inputs[name]),
-        td("Default", `$${defaults[name]}`),
-        td("Quota units", Math.round(table[name] * QUOTA_PER_USD).toLocaleString()));
+        td(t("col.action"), h("label", { for: id, class: "mono", text: name })),
+        td(t("prices.usd_per_task"), inputs[name]),
+        td(t("prices.default"), usd(defaults[name] * QUOTA_PER_USD)),
+        td(t("prices.units"), fmtNumber(Math.round(table[name] * QUOTA_PER_USD))));
     }));
-    const button = h("button", { type: "submit", class: "primary", text: "Save action prices" });
-    const form = h("form", { class: "card", "aria-label": "Action prices" },
-      h("h2", { text: "Action prices (USD)" }),
+    const button = h("button", { type: "submit", class: "primary", text: t("prices.save_actions") });
+    const form = h("form", { class: "card", "aria-label": t("prices.actions") },
+      h("h2", { text: t("prices.actions_usd") }),
       h("div", { class: "table-wrap" }, h("table", { class: "data compact responsive" },
-        h("thead", {}, h("tr", {}, ["Action", "USD per task", "Default", "Quota units"].map((c) => h("th", { scope: "col", text: c })))), tbody)),
+        h("thead", {}, h("tr", {}, [t("col.action"), t("prices.usd_per_task"), t("prices.default"), t("prices.units")].map((c) => h("th", { scope: "col", text: c })))), tbody)),
       h("div", { class: "form-actions" }, button));
     form.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -321,18 +327,18 @@ export async function pricesView(root) {
     return form;
   }
 
-  function ratioCard(table, title, { addable }) {
+  function ratioCard(table, title, saveLabel, { addable }) {
     const values = data.tables[table];
     const defaults = data.defaults[table];
     const list = h("div", { class: "ratio-list" });
     const addRow = (name, value) => {
       const id = uid("ratio");
       const nameInput = addable && !(name in defaults)
-        ? h("input", { type: "text", value: name, "aria-label": "Group name", class: "ratio-name", required: true, maxlength: 64 })
+        ? h("input", { type: "text", value: name, "aria-label": t("prices.group_name"), class: "ratio-name", required: true, maxlength: 64 })
         : h("label", { for: id, class: "mono ratio-name", text: name });
-      const input = numberInput(id, value, `Ratio of ${name || "new group"}`);
+      const input = numberInput(id, value, t("prices.ratio_of", { name: name || t("prices.new_group") }));
       const remove = addable && !(name in defaults)
-        ? h("button", { type: "button", class: "icon-button", "aria-label": `Remove group ${name || "(new)"}`, text: "×" })
+        ? h("button", { type: "button", class: "icon-button", "aria-label": t("prices.remove_group", { name: name || t("prices.new_group") }) }, icon("close"))
         : null;
       const line = h("div", { class: "ratio-row" }, nameInput, input, remove);
       remove?.addEventListener("click", () => line.remove());
@@ -341,12 +347,12 @@ export async function pricesView(root) {
       return line;
     };
     for (const [name, value] of Object.entries(values)) addRow(name, value);
-    const button = h("button", { type: "submit", class: "primary", text: `Save ${title.toLowerCase()}` });
-    const add = addable ? h("button", { type: "button", text: "Add group" }) : null;
+    const button = h("button", { type: "submit", class: "primary", text: saveLabel });
+    const add = addable ? h("button", { type: "button", text: t("prices.add_group") }) : null;
     add?.addEventListener("click", () => addRow("", 1).querySelector("input")?.focus());
     const form = h("form", { class: "card", "aria-label": title },
       h("h2", { text: title }),
-      addable ? h("p", { class: "muted small", text: `Built-in groups (${Object.keys(defaults).join(", ")}) always exist; others can be added and removed.` }) : null,
+      addable ? h("p", { class: "muted small", text: t("prices.builtin_groups", { groups: Object.keys(defaults).join(", ") }) }) : null,
       list,
       h("div", { class: "form-actions" }, add, button));
     form.addEventListener("submit", (e) => {
@@ -362,7 +368,7 @@ export async function pricesView(root) {
     clear(box);
     append(box, [
       actionCard(),
-      h("div", { class: "stack" }, ratioCard("group_ratios", "Group ratios", { addable: true }), ratioCard("mode_ratios", "Mode ratios", { addable: false })),
+      h("div", { class: "stack" }, ratioCard("group_ratios", t("prices.group_ratios"), t("prices.save_group_ratios"), { addable: true }), ratioCard("mode_ratios", t("prices.mode_ratios"), t("prices.save_mode_ratios"), { addable: false })),
     ]);
   }
   render();
@@ -377,15 +383,15 @@ export async function ledgerView(root, ctx, params) {
     page: Math.max(1, parseInt(params.get("p") || "1", 10) || 1), size: 20,
     user_id: params.get("user_id") || "", kind: KINDS.includes(params.get("kind")) ? params.get("kind") : "",
   };
-  const columns = ["Time", "User", "Kind", "Amount", "Task", "Memo", "By"];
-  const { table, tbody } = dataTable(columns, "Quota ledger, newest first");
+  const columns = [t("ledger.time"), t("col.user"), t("ledger.kind"), t("ledger.amount"), t("col.task"), t("ledger.memo"), t("ledger.by")];
+  const { table, tbody } = dataTable(columns, t("ledger.caption"));
   const pagerBox = h("div", { class: "pager-box" });
   const ids = { user: uid("l-user"), kind: uid("l-kind") };
-  const filters = h("form", { class: "filters", role: "search", "aria-label": "Filter the ledger" },
-    h("div", { class: "field" }, h("label", { for: ids.user, text: "User ID" }), h("input", { id: ids.user, name: "user_id", type: "number", min: 1, value: state.user_id })),
-    h("div", { class: "field" }, h("label", { for: ids.kind, text: "Kind" }),
-      h("select", { id: ids.kind, name: "kind" }, h("option", { value: "", text: "All kinds" }), KINDS.map((k) => h("option", { value: k, selected: k === state.kind, text: k })))),
-    h("div", { class: "filter-actions" }, h("button", { type: "submit", class: "primary", text: "Apply" })));
+  const filters = h("form", { class: "filters", role: "search", "aria-label": t("ledger.filter") },
+    h("div", { class: "field" }, h("label", { for: ids.user, text: t("login.user_id") }), h("input", { id: ids.user, name: "user_id", type: "number", min: 1, value: state.user_id })),
+    h("div", { class: "field" }, h("label", { for: ids.kind, text: t("ledger.kind") }),
+      h("select", { id: ids.kind, name: "kind" }, h("option", { value: "", text: t("ledger.all_kinds") }), KINDS.map((k) => h("option", { value: k, selected: k === state.kind, text: t(`kind_name.${k}`) })))),
+    h("div", { class: "filter-actions" }, h("button", { type: "submit", class: "primary", text: t("common.apply") })));
   filters.addEventListener("submit", (e) => {
     e.preventDefault();
     state.user_id = filters.elements.namedItem("user_id").value.trim();
@@ -394,8 +400,8 @@ export async function ledgerView(root, ctx, params) {
     load();
   });
   append(clear(root), [
-    h("div", { class: "page-head" }, h("h1", { text: "Quota ledger" })),
-    h("p", { class: "muted", text: "Every quota movement: charges, refunds, releases, top-ups and adjustments. Balances always equal the sum of their entries." }),
+    h("div", { class: "page-head" }, h("h1", { text: t("ledger.title") })),
+    h("p", { class: "muted", text: t("ledger.intro") }),
     filters,
     h("div", { class: "table-wrap" }, table),
     pagerBox,
@@ -406,19 +412,19 @@ export async function ledgerView(root, ctx, params) {
     try {
       const data = await api("/api/admin/ledger", { query: { p: state.page, page_size: state.size, user_id: state.user_id, kind: state.kind } });
       clear(tbody);
-      if (!data.items.length) tbody.append(emptyRow(columns.length, "No ledger entries match."));
+      if (!data.items.length) tbody.append(emptyRow(columns.length, t("ledger.none_match")));
       for (const e of data.items) {
         tbody.append(h("tr", { dataset: { entryId: e.id } },
-          td("Time", h("span", { class: "nowrap", text: fmtTimeMs(e.created_at) })),
-          td("User", `${e.username || "?"} (#${e.user_id})`),
-          td("Kind", h("span", { class: `badge kind-${e.kind}`, text: e.kind })),
-          td("Amount", h("span", { class: e.amount < 0 ? "amount neg" : "amount pos", text: `${e.amount > 0 ? "+" : ""}${e.amount.toLocaleString()} (${usd(e.amount)})` })),
-          td("Task", e.mj_id ? h("a", { href: `#/tasks?mj_id=${encodeURIComponent(e.mj_id)}`, class: "mono", text: e.mj_id }) : "—"),
-          td("Memo", e.memo || "—"),
-          td("By", e.actor_user_id ? `#${e.actor_user_id}` : "—")));
+          td(t("ledger.time"), h("span", { class: "nowrap", text: fmtTimeMs(e.created_at) })),
+          td(t("col.user"), h("a", { href: `#/admin/users/${e.user_id}`, text: `${e.username || "?"} (#${e.user_id})` })),
+          td(t("ledger.kind"), h("span", { class: `badge kind-${e.kind}`, text: t(`kind_name.${e.kind}`) })),
+          td(t("ledger.amount"), h("span", { class: e.amount < 0 ? "amount neg" : "amount pos", text: `${e.amount > 0 ? "+" : ""}${fmtNumber(e.amount)} (${usd(e.amount)})` })),
+          td(t("col.task"), e.mj_id ? h("a", { href: `#/tasks/${encodeURIComponent(e.mj_id)}`, class: "mono", text: e.mj_id }) : "—"),
+          td(t("ledger.memo"), e.memo || "—"),
+          td(t("ledger.by"), e.actor_user_id ? `#${e.actor_user_id}` : "—")));
       }
       clear(pagerBox).append(pager({
-        page: data.page, pageSize: data.page_size, total: data.total, label: "entries",
+        page: data.page, pageSize: data.page_size, total: data.total,
         onPage: (p) => { state.page = p; load(); }, onSize: (s) => { state.size = s; state.page = 1; load(); },
       }));
     } catch (err) {

@@ -1,10 +1,19 @@
 // The console's entry point: session, login screen, header and navigation, and a hash router.
-// Routes look like #/tasks?mj_id=...; each view renders into <main> and may return a cleanup function.
+//
+// Routes are #/<path>?<query>: every page, task (#/tasks/<id>), user (#/admin/users/<id>) and
+// channel (#/admin/channels/<id>) has its own address, and filters live in the query so a view
+// can be shared or reloaded. A view renders into <main> and may return a cleanup function, or
+// { cleanup, update(route) } where update() returns true when it can show the new route in place
+// (the task log opening and closing its dialog as Back and Forward move between them).
 
 import { ApiError, api, setCsrfToken, setUnauthorizedHandler } from "./api.js";
 import { append, clear, errorMessage, fmtQuota, h, toast, uid } from "./dom.js";
+import { LANGUAGES, lang, onLangChange, setLang, t } from "./i18n.js";
+import { icon } from "./icons.js";
 import { onLiveState, startLive, stopLive } from "./live.js";
 import { channelsView, ledgerView, pricesView, usersView } from "./admin.js";
+import { channelView, userView } from "./people.js";
+import { dashboardView } from "./dashboard.js";
 import { keysView } from "./keys.js";
 import { submitView } from "./submit.js";
 import { tasksView } from "./tasks.js";
@@ -12,25 +21,44 @@ import { tasksView } from "./tasks.js";
 const main = document.getElementById("main");
 const topbar = document.getElementById("topbar");
 
-const ROUTES = {
-  tasks: { title: "Tasks", view: tasksView },
-  submit: { title: "New task", view: submitView },
-  keys: { title: "API keys", view: keysView },
-  "admin/channels": { title: "Channels", view: channelsView, admin: true },
-  "admin/users": { title: "Users", view: usersView, admin: true },
-  "admin/prices": { title: "Prices", view: pricesView, admin: true },
-  "admin/ledger": { title: "Ledger", view: ledgerView, admin: true },
-};
-const DEFAULT_ROUTE = "tasks";
+// pattern -> view; ":id" matches one segment. `nav` names the header link that is current.
+const ROUTES = [
+  { pattern: "dashboard", title: "nav.dashboard", view: dashboardView, nav: "dashboard" },
+  { pattern: "tasks", title: "nav.tasks", view: tasksView, nav: "tasks" },
+  { pattern: "tasks/:id", title: "nav.tasks", view: tasksView, nav: "tasks" },
+  { pattern: "submit", title: "nav.submit", view: submitView, nav: "submit" },
+  { pattern: "submit/:id", title: "nav.submit", view: submitView, nav: "submit" },
+  { pattern: "keys", title: "nav.keys", view: keysView, nav: "keys" },
+  { pattern: "admin/channels", title: "nav.channels", view: channelsView, admin: true, nav: "admin/channels" },
+  { pattern: "admin/channels/:id", title: "nav.channels", view: channelView, admin: true, nav: "admin/channels" },
+  { pattern: "admin/users", title: "nav.users", view: usersView, admin: true, nav: "admin/users" },
+  { pattern: "admin/users/:id", title: "nav.users", view: userView, admin: true, nav: "admin/users" },
+  { pattern: "admin/prices", title: "nav.prices", view: pricesView, admin: true, nav: "admin/prices" },
+  { pattern: "admin/ledger", title: "nav.ledger", view: ledgerView, admin: true, nav: "admin/ledger" },
+];
+const DEFAULT_ROUTE = "dashboard";
 
 let me = null;
-let cleanup = null;
+let current = null; // { target, cleanup, update }
 let renderSeq = 0;
 
 function parseHash() {
   const raw = location.hash.startsWith("#/") ? location.hash.slice(2) : "";
   const [path, query = ""] = raw.split("?");
-  return { path: path || DEFAULT_ROUTE, params: new URLSearchParams(query) };
+  return { path: path.replace(/\/+$/, "") || DEFAULT_ROUTE, params: new URLSearchParams(query) };
+}
+
+function match(path) {
+  const parts = path.split("/").map(decodeURIComponent);
+  for (const target of ROUTES) {
+    const pattern = target.pattern.split("/");
+    if (pattern.length !== parts.length) continue;
+    let id = null;
+    if (pattern.every((seg, i) => (seg === ":id" ? ((id = parts[i]), Boolean(parts[i])) : seg === parts[i]))) {
+      return { target, id };
+    }
+  }
+  return null;
 }
 
 function navigate(hash) {
@@ -38,13 +66,15 @@ function navigate(hash) {
   else location.hash = hash;
 }
 
-// Keep the view's state in the address bar without re-rendering (reload and back keep filters).
-function setParams(values) {
-  const { path } = parseHash();
+// Keep a view's state in the address bar without re-rendering (reload and Back keep filters).
+function setParams(values, { path = null, push = false } = {}) {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(values)) if (value !== "" && value !== null && value !== undefined) params.set(key, value);
   const qs = params.toString();
-  history.replaceState(null, "", `#/${path}${qs ? `?${qs}` : ""}`);
+  const hash = `#/${path ?? parseHash().path}${qs ? `?${qs}` : ""}`;
+  if (hash === location.hash) return;
+  if (push) history.pushState(null, "", hash);
+  else history.replaceState(null, "", hash);
 }
 
 async function refreshMe() {
@@ -64,9 +94,18 @@ const ctx = {
   setParams,
   refreshMe,
   onLiveState,
+  parseHash,
 };
 
 // ------------------------------------------------------------------ header
+
+function languagePicker(extraClass = "") {
+  const id = uid("lang");
+  const select = h("select", { id, class: "lang-select" },
+    LANGUAGES.map(([code, name]) => h("option", { value: code, selected: code === lang(), lang: code === "zh" ? "zh-CN" : "en" }, name)));
+  select.addEventListener("change", () => setLang(select.value));
+  return h("span", { class: `lang-picker ${extraClass}` }, h("label", { for: id, class: "sr-only", text: t("header.language") }), select);
+}
 
 function renderTopbar() {
   if (!me) {
@@ -74,30 +113,34 @@ function renderTopbar() {
     clear(topbar);
     return;
   }
-  const { path } = parseHash();
+  const matched = match(parseHash().path);
+  const currentNav = matched ? matched.target.nav : "";
   const user = me.user;
-  const link = (route, text) => h("a", { href: `#/${route}`, "aria-current": path === route ? "page" : null, text });
-  const logout = h("button", { type: "button", class: "ghost", text: "Log out" });
+  const link = (routeName, key, iconName = null) => h("a", { href: `#/${routeName}`, "aria-current": currentNav === routeName ? "page" : null },
+    iconName ? icon(iconName, { size: 16 }) : null, t(key));
+  const logout = h("button", { type: "button", class: "ghost", text: t("header.logout") });
   logout.addEventListener("click", doLogout);
   clear(topbar);
   append(topbar, [
-    h("a", { class: "brand", href: "#/tasks", "aria-label": "mjgate console, task log" }, h("span", { class: "brand-mark", "aria-hidden": "true", text: "◧" }), "mjgate"),
-    h("nav", { class: "nav", "aria-label": "Main" },
+    h("a", { class: "brand", href: "#/dashboard", "aria-label": t("header.brand_label") }, h("span", { class: "brand-mark", "aria-hidden": "true" }, icon("sparkle", { size: 20 })), "mjgate"),
+    h("nav", { class: "nav", "aria-label": t("header.nav_label") },
       h("ul", {},
-        h("li", {}, link("tasks", "Tasks")),
-        h("li", {}, link("submit", "New task")),
-        h("li", {}, link("keys", "API keys")),
+        h("li", {}, link("dashboard", "nav.dashboard", "chart")),
+        h("li", {}, link("tasks", "nav.tasks", "list")),
+        h("li", {}, link("submit", "nav.submit")),
+        h("li", {}, link("keys", "nav.keys")),
         user.is_admin ? [
           h("li", { class: "nav-sep", "aria-hidden": "true" }),
-          h("li", {}, link("admin/channels", "Channels")),
-          h("li", {}, link("admin/users", "Users")),
-          h("li", {}, link("admin/prices", "Prices")),
-          h("li", {}, link("admin/ledger", "Ledger")),
+          h("li", {}, link("admin/channels", "nav.channels")),
+          h("li", {}, link("admin/users", "nav.users")),
+          h("li", {}, link("admin/prices", "nav.prices")),
+          h("li", {}, link("admin/ledger", "nav.ledger")),
         ] : null)),
     h("div", { class: "account" },
+      languagePicker(),
       h("span", { class: "who" }, h("strong", { text: user.display_name || user.username }),
-        h("span", { class: "muted small", text: user.is_admin ? ` · ${user.role}` : "" })),
-      h("span", { class: "balance", title: "Balance", text: fmtQuota(user.quota) }),
+        h("span", { class: "muted small", text: user.is_admin ? ` · ${t(`role.${user.role}`)}` : "" })),
+      h("span", { class: "balance", title: t("header.balance"), text: fmtQuota(user.quota) }),
       logout),
   ]);
   topbar.hidden = false;
@@ -109,19 +152,19 @@ function loginView() {
   const ids = { user: uid("login-user"), pass: uid("login-pass"), token: uid("login-token"), uid: uid("login-uid") };
   const errorBox = h("p", { class: "form-error", role: "alert" });
   const passwordFields = h("div", { class: "login-fields" },
-    h("div", { class: "field" }, h("label", { for: ids.user, text: "Username" }),
+    h("div", { class: "field" }, h("label", { for: ids.user, text: t("login.username") }),
       h("input", { id: ids.user, name: "username", autocomplete: "username", required: true, maxlength: 64 })),
-    h("div", { class: "field" }, h("label", { for: ids.pass, text: "Password" }),
+    h("div", { class: "field" }, h("label", { for: ids.pass, text: t("login.password") }),
       h("input", { id: ids.pass, name: "password", type: "password", autocomplete: "current-password", required: true })));
   const tokenFields = h("div", { class: "login-fields", hidden: true },
-    h("div", { class: "field" }, h("label", { for: ids.token, text: "Access token" }),
+    h("div", { class: "field" }, h("label", { for: ids.token, text: t("login.access_token") }),
       h("input", { id: ids.token, name: "access_token", type: "password", autocomplete: "off", disabled: true, required: true })),
-    h("div", { class: "field" }, h("label", { for: ids.uid, text: "User ID" }),
+    h("div", { class: "field" }, h("label", { for: ids.uid, text: t("login.user_id") }),
       h("input", { id: ids.uid, name: "user_id", type: "number", min: 1, disabled: true, required: true })));
   const method = h("fieldset", { class: "segmented" },
-    h("legend", { class: "sr-only", text: "Sign in with" }),
-    h("label", {}, h("input", { type: "radio", name: "method", value: "password", checked: true }), "With password"),
-    h("label", {}, h("input", { type: "radio", name: "method", value: "token" }), "With access token"));
+    h("legend", { class: "sr-only", text: t("login.method") }),
+    h("label", {}, h("input", { type: "radio", name: "method", value: "password", checked: true }), t("login.with_password")),
+    h("label", {}, h("input", { type: "radio", name: "method", value: "token" }), t("login.with_token")));
   method.addEventListener("change", () => {
     const byToken = method.querySelector("input:checked").value === "token";
     passwordFields.hidden = byToken;
@@ -130,11 +173,11 @@ function loginView() {
     for (const el of tokenFields.querySelectorAll("input")) el.disabled = !byToken;
     errorBox.textContent = "";
   });
-  const submit = h("button", { type: "submit", class: "primary wide", text: "Sign in" });
+  const submit = h("button", { type: "submit", class: "primary wide", text: t("login.submit") });
   const form = h("form", { class: "login-card card", "aria-labelledby": "login-title" },
-    h("div", { class: "login-brand", "aria-hidden": "true", text: "◧" }),
-    h("h1", { id: "login-title", text: "Sign in to mjgate" }),
-    h("p", { class: "muted", text: "The Midjourney task gateway console." }),
+    h("div", { class: "login-top" }, h("div", { class: "login-brand", "aria-hidden": "true" }, icon("sparkle", { size: 32 })), languagePicker("login-lang")),
+    h("h1", { id: "login-title", text: t("login.title") }),
+    h("p", { class: "muted", text: t("login.tagline") }),
     method, passwordFields, tokenFields, errorBox, submit);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -144,7 +187,7 @@ function loginView() {
       ? { access_token: form.elements.namedItem("access_token").value.trim(), user_id: parseInt(form.elements.namedItem("user_id").value, 10) || null }
       : { username: form.elements.namedItem("username").value.trim(), password: form.elements.namedItem("password").value };
     submit.disabled = true;
-    submit.textContent = "Signing in…";
+    submit.textContent = t("login.submitting");
     try {
       const data = await api("/api/console/login", { method: "POST", body, quiet401: true });
       signedIn(data);
@@ -152,12 +195,11 @@ function loginView() {
       errorBox.textContent = errorMessage(err);
     } finally {
       submit.disabled = false;
-      submit.textContent = "Sign in";
+      submit.textContent = t("login.submit");
     }
   });
-  if (cleanup) cleanup();
-  cleanup = null;
-  document.title = "Sign in · mjgate";
+  teardown();
+  document.title = `${t("login.title")} · mjgate`;
   append(clear(main), h("div", { class: "login-wrap" }, form));
   form.querySelector("input[name=username]").focus();
 }
@@ -177,7 +219,7 @@ function sessionEnded(message) {
   stopLive();
   renderTopbar();
   loginView();
-  if (wasIn) toast(message || "Your session has ended. Sign in again.", "error");
+  if (wasIn) toast(message || t("session.ended"), "error");
 }
 
 async function doLogout() {
@@ -185,7 +227,7 @@ async function doLogout() {
     await api("/api/console/logout", { method: "POST", quiet401: true });
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 401)) {
-      toast(`Logout failed: ${errorMessage(err)}`, "error");
+      toast(t("session.logout_failed", { error: errorMessage(err) }), "error");
       return;
     }
   }
@@ -193,45 +235,63 @@ async function doLogout() {
   setCsrfToken(null);
   stopLive();
   renderTopbar();
-  history.replaceState(null, "", "#/tasks");
+  history.replaceState(null, "", `#/${DEFAULT_ROUTE}`);
   loginView();
-  toast("You are signed out.", "info");
+  toast(t("session.signed_out"), "info");
 }
 
 // ------------------------------------------------------------------ router
 
-async function route() {
+function teardown() {
+  // A dialog belongs to the page that opened it: a new page closes it (Back from #/tasks/<id>).
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+  if (current && current.cleanup) {
+    try { current.cleanup(); } catch (err) { console.error(err); }
+  }
+  current = null;
+}
+
+async function route({ force = false } = {}) {
   if (!me) return;
   const seq = ++renderSeq;
   const { path, params } = parseHash();
-  let target = ROUTES[path];
-  if (!target || (target.admin && !me.user.is_admin)) {
-    if (target) toast("That page is for administrators.", "error");
+  let matched = match(path);
+  if (!matched || (matched.target.admin && !me.user.is_admin)) {
+    if (matched) toast(t("route.admin_only"), "error");
     history.replaceState(null, "", `#/${DEFAULT_ROUTE}`);
-    target = ROUTES[DEFAULT_ROUTE];
+    matched = match(DEFAULT_ROUTE);
   }
-  if (cleanup) {
-    try { cleanup(); } catch (err) { console.error(err); }
-    cleanup = null;
-  }
+  const { target, id } = matched;
+  document.title = `${t(target.title)} · mjgate`;
   renderTopbar();
-  document.title = `${target.title} · mjgate`;
+  if (!force && current && current.target.view === target.view && current.update) {
+    try {
+      if (current.update({ id, params, path })) {
+        current.target = target;
+        return;
+      }
+    } catch (err) {
+      console.error(err);
+    }
+  }
+  teardown();
   const view = h("div", { class: "view" });
   clear(main).append(view);
   try {
-    const result = await target.view(view, ctx, params);
+    const result = await target.view(view, ctx, params, id);
+    const handle = typeof result === "function" ? { cleanup: result } : (result || {});
     if (seq !== renderSeq) {
-      if (typeof result === "function") result();
+      if (handle.cleanup) handle.cleanup();
       return;
     }
-    cleanup = typeof result === "function" ? result : null;
+    current = { target, cleanup: handle.cleanup || null, update: handle.update || null };
   } catch (err) {
     console.error(err);
     if (seq !== renderSeq) return;
     clear(view).append(h("div", { class: "card" },
-      h("h1", { text: "This page could not be shown" }),
+      h("h1", { text: t("route.error_title") }),
       h("p", { class: "form-error", role: "alert", text: errorMessage(err) }),
-      h("button", { type: "button", text: "Try again", onclick: () => route() })));
+      h("button", { type: "button", text: t("common.retry"), onclick: () => route({ force: true }) })));
   }
   const heading = view.querySelector("h1");
   if (heading && !document.querySelector("dialog[open]") && !view.contains(document.activeElement)) {
@@ -250,8 +310,17 @@ async function boot() {
     toast(errorMessage(event.reason), "error");
   });
   window.addEventListener("error", (event) => {
-    if (event.message) toast(`Console error: ${event.message}`, "error");
+    // Chromium reports this benign layout notice as an error; it is not the console's fault.
+    if (event.message && event.message.includes("ResizeObserver loop")) return;
+    if (event.message) toast(t("error.console", { message: event.message }), "error");
   });
+  // A new language re-renders whatever is on screen (the address keeps the page and its filters).
+  onLangChange(() => {
+    document.querySelector(".skip-link").textContent = t("skip.content");
+    if (me) route({ force: true });
+    else loginView();
+  });
+  document.querySelector(".skip-link").textContent = t("skip.content");
   try {
     const data = await api("/api/console/me", { quiet401: true });
     signedIn(data);
@@ -260,9 +329,9 @@ async function boot() {
       loginView();
     } else {
       clear(main).append(h("div", { class: "card" },
-        h("h1", { text: "The console cannot start" }),
+        h("h1", { text: t("boot.error_title") }),
         h("p", { class: "form-error", role: "alert", text: errorMessage(err) }),
-        h("button", { type: "button", text: "Retry", onclick: () => location.reload() })));
+        h("button", { type: "button", text: t("common.retry"), onclick: () => location.reload() })));
     }
   }
 }

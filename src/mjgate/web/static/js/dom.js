@@ -1,5 +1,8 @@
 // DOM building, formatting, toasts and dialogs. Everything user-supplied goes in as text, never HTML.
 
+import { fmtAgo, fmtDateTime, fmtDuration, fmtNumber, fmtQuota, fmtUsd, QUOTA_PER_USD, t } from "./i18n.js";
+import { icon } from "./icons.js";
+
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -38,13 +41,25 @@ export function uid(prefix = "id") {
 // ------------------------------------------------------------------ formatting
 
 export const TERMINAL = new Set(["SUCCESS", "FAILURE", "CANCEL"]);
-const STATUS_LABELS = {
-  NOT_START: "Queued", SUBMITTED: "Submitted", MODAL: "Waiting for input", IN_PROGRESS: "In progress",
-  SUCCESS: "Success", FAILURE: "Failed", CANCEL: "Cancelled",
-};
+export const UNFINISHED = ["NOT_START", "SUBMITTED", "MODAL", "IN_PROGRESS"];
+export const STATUSES = ["NOT_START", "SUBMITTED", "MODAL", "IN_PROGRESS", "SUCCESS", "FAILURE", "CANCEL"];
+export const ACTIONS = ["IMAGINE", "UPSCALE", "VARIATION", "REROLL", "DESCRIBE", "BLEND", "SHORTEN", "ZOOM", "CUSTOM_ZOOM",
+  "PAN", "INPAINT", "HIGH_VARIATION", "LOW_VARIATION", "SWAP_FACE", "UPLOAD", "VIDEO", "EDITS"];
+
+export function statusLabel(status) {
+  return STATUSES.includes(status) ? t(`status.${status}`) : status || "?";
+}
+
+export function actionLabel(action) {
+  return ACTIONS.includes(action) ? t(`action.${action}`) : action || "?";
+}
+
+export function modeLabel(mode) {
+  return ["fast", "relax", "turbo"].includes(mode) ? t(`mode.${mode}`) : mode || "";
+}
 
 export function statusBadge(status) {
-  return h("span", { class: `badge status-${String(status || "").toLowerCase()}`, text: STATUS_LABELS[status] || status || "?" });
+  return h("span", { class: `badge status-${String(status || "").toLowerCase()}`, text: statusLabel(status) });
 }
 
 export function percent(progress) {
@@ -52,53 +67,54 @@ export function percent(progress) {
   return Number.isFinite(n) ? Math.max(0, Math.min(100, n)) : 0;
 }
 
+// Listing times are epoch seconds (the new-api shape); the admin API's are milliseconds.
 export function fmtTime(seconds) {
-  if (!seconds) return "—";
-  const d = new Date(seconds * 1000);
-  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return seconds ? fmtDateTime(seconds * 1000) : "—";
 }
 
 export function fmtTimeMs(ms) {
-  return ms ? fmtTime(Math.floor(ms / 1000)) : "—";
+  return fmtDateTime(ms);
 }
 
-export function fmtAgo(ms) {
-  if (!ms) return "never";
-  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.round(s / 60)} min ago`;
-  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86400)} d ago`;
+export { fmtAgo, fmtDuration, fmtQuota, QUOTA_PER_USD };
+
+export function usd(units) {
+  return fmtUsd(units);
 }
 
-export function fmtDuration(seconds) {
-  if (seconds === null || seconds === undefined || seconds < 0) return "—";
-  if (seconds < 60) return `${seconds}s`;
-  const m = Math.floor(seconds / 60);
-  if (m < 60) return `${m}m ${seconds % 60}s`;
-  return `${Math.floor(m / 60)}h ${m % 60}m`;
-}
-
+// "12s" for a finished task; "running 1m 5s" (recomputed every second by tickDurations) for the others.
 export function taskDuration(item) {
-  const start = item.start_time || item.submit_time;
+  const start = item.submit_time;
   if (item.finish_time && start) return fmtDuration(item.finish_time - start);
-  if (!TERMINAL.has(item.status) && item.submit_time) {
-    return `running ${fmtDuration(Math.max(0, Math.floor(Date.now() / 1000) - item.submit_time))}`;
+  if (!TERMINAL.has(item.status) && start) {
+    return t("task.running_for", { d: fmtDuration(Math.max(0, Math.floor(Date.now() / 1000) - start)) });
   }
   return "—";
 }
 
-export const QUOTA_PER_USD = 500000;
-
-export function usd(units) {
-  const value = (units || 0) / QUOTA_PER_USD;
-  const abs = Math.abs(value);
-  const digits = abs === 0 || abs >= 0.01 ? 2 : 4;
-  return `${value < 0 ? "−" : ""}$${abs.toFixed(digits)}`;
+// A span whose text is taskDuration(item), kept current by tickDurations() while the task runs.
+export function durationText(item) {
+  const el = h("span", { class: "duration", text: taskDuration(item) });
+  if (!TERMINAL.has(item.status) && item.submit_time) {
+    el.dataset.tickSince = String(item.submit_time);
+  }
+  return el;
 }
 
-export function fmtQuota(units) {
-  return `${Number(units || 0).toLocaleString()} (${usd(units)})`;
+export function tickDurations(root = document) {
+  const now = Math.floor(Date.now() / 1000);
+  for (const el of root.querySelectorAll("[data-tick-since]")) {
+    el.textContent = t("task.running_for", { d: fmtDuration(Math.max(0, now - parseInt(el.dataset.tickSince, 10))) });
+  }
+}
+
+// A URL that breaks only after its separators (/ . ? & =), never inside a word.
+export function urlText(url, className = "url") {
+  const el = h("span", { class: className, title: url });
+  for (const part of String(url || "").split(/(?<=[/.?&=:])/)) {
+    el.append(document.createTextNode(part), document.createElement("wbr"));
+  }
+  return el;
 }
 
 // ------------------------------------------------------------------ toasts
@@ -106,7 +122,7 @@ export function fmtQuota(units) {
 export function toast(message, kind = "info") {
   const box = document.getElementById("toasts");
   if (!box) return;
-  const close = h("button", { type: "button", class: "toast-close", "aria-label": "Dismiss message", text: "×" });
+  const close = h("button", { type: "button", class: "toast-close", "aria-label": t("toast.dismiss") }, icon("close", { size: 16 }));
   const item = h("div", { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : null }, h("span", { text: message }), close);
   const remove = () => item.remove();
   close.addEventListener("click", remove);
@@ -115,7 +131,7 @@ export function toast(message, kind = "info") {
 }
 
 export function errorMessage(err) {
-  if (!err) return "Something went wrong";
+  if (!err) return t("error.generic");
   return err.message || String(err);
 }
 
@@ -123,10 +139,10 @@ export function errorMessage(err) {
 // Native <dialog> opened with showModal(): the rest of the page is inert (focus stays inside),
 // Escape closes it, and focus goes back to whatever opened it.
 
-export function openDialog({ title, body = [], footer = [], wide = false, onClose = null, label = null }) {
+export function openDialog({ title, body = [], footer = [], wide = false, onClose = null, label = null, returnFocus = true }) {
   const opener = document.activeElement;
   const titleId = uid("dlg-title");
-  const closeBtn = h("button", { type: "button", class: "icon-button dialog-close", "aria-label": "Close dialog", text: "×" });
+  const closeBtn = h("button", { type: "button", class: "icon-button dialog-close", "aria-label": t("dialog.close") }, icon("close"));
   const content = h("div", { class: "dialog-body" }, body);
   const foot = h("div", { class: "dialog-footer" }, footer);
   const dialog = h("dialog", { class: `dialog${wide ? " dialog-wide" : ""}`, "aria-labelledby": titleId },
@@ -139,7 +155,7 @@ export function openDialog({ title, body = [], footer = [], wide = false, onClos
   dialog.addEventListener("close", () => {
     dialog.remove();
     if (onClose) onClose();
-    if (opener && document.contains(opener) && typeof opener.focus === "function") opener.focus();
+    if (returnFocus && opener && document.contains(opener) && typeof opener.focus === "function") opener.focus();
   });
   document.body.append(dialog);
   dialog.showModal();
@@ -148,14 +164,14 @@ export function openDialog({ title, body = [], footer = [], wide = false, onClos
 
 // A form in a dialog. fields: [{name, label, type, value, required, options:[[value,label]], help, placeholder, min, max, step}]
 // onSubmit(values) may throw: the message is shown in the dialog and it stays open.
-export function formDialog({ title, fields, submitLabel = "Save", onSubmit, intro = null }) {
+export function formDialog({ title, fields, submitLabel = null, onSubmit, intro = null }) {
   const errorBox = h("p", { class: "form-error", role: "alert" });
   const form = h("form", { class: "form-grid", novalidate: false });
   if (intro) form.append(h("p", { class: "muted", text: intro }));
   for (const field of fields) form.append(fieldControl(field));
   form.append(errorBox);
-  const submit = h("button", { type: "submit", class: "primary", text: submitLabel });
-  const cancel = h("button", { type: "button", text: "Cancel" });
+  const submit = h("button", { type: "submit", class: "primary", text: submitLabel || t("common.save") });
+  const cancel = h("button", { type: "button", text: t("common.cancel") });
   form.append(h("div", { class: "form-actions" }, cancel, submit));
   const dlg = openDialog({ title, body: [form] });
   cancel.addEventListener("click", () => dlg.close());
@@ -228,14 +244,14 @@ export function csv(text) {
 // A "shown once" secret with a copy button.
 export function secretDialog(title, explanation, secret, extra = []) {
   const input = h("input", { type: "text", readonly: true, value: secret, class: "secret", "aria-label": title });
-  const copy = h("button", { type: "button", text: "Copy" });
+  const copy = h("button", { type: "button", text: t("secret.copy") });
   copy.addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(secret);
-      copy.textContent = "Copied";
+      copy.textContent = t("secret.copied");
     } catch {
       input.select();
-      copy.textContent = "Press Ctrl+C";
+      copy.textContent = t("secret.press_ctrl_c");
     }
   });
   const dlg = openDialog({ title, body: [h("p", { text: explanation }), h("div", { class: "secret-row" }, input, copy), extra] });
@@ -245,18 +261,18 @@ export function secretDialog(title, explanation, secret, extra = []) {
 }
 
 // Pager: "Previous", "Page x of y", "Next", page-size select.
-export function pager({ page, pageSize, total, onPage, onSize, label = "items" }) {
+export function pager({ page, pageSize, total, onPage, onSize }) {
   const pages = Math.max(1, Math.ceil(total / pageSize));
-  const prev = h("button", { type: "button", text: "‹ Previous", disabled: page <= 1, onclick: () => onPage(page - 1) });
-  const next = h("button", { type: "button", text: "Next ›", disabled: page >= pages, onclick: () => onPage(page + 1) });
+  const prev = h("button", { type: "button", text: t("pager.previous"), disabled: page <= 1, onclick: () => onPage(page - 1) });
+  const next = h("button", { type: "button", text: t("pager.next"), disabled: page >= pages, onclick: () => onPage(page + 1) });
   const sizeId = uid("page-size");
   const size = h("select", { id: sizeId, onchange: (e) => onSize(parseInt(e.target.value, 10)) },
-    [10, 20, 50, 100].map((n) => h("option", { value: n, selected: n === pageSize }, String(n))));
-  return h("nav", { class: "pager", "aria-label": "Pages" },
+    [10, 20, 50, 100].map((n) => h("option", { value: n, selected: n === pageSize }, fmtNumber(n))));
+  return h("nav", { class: "pager", "aria-label": t("pager.label") },
     prev,
-    h("span", { class: "pager-info", "aria-live": "polite", text: `Page ${page} of ${pages} · ${total.toLocaleString()} ${label}` }),
+    h("span", { class: "pager-info", "aria-live": "polite", text: t("pager.info", { page: fmtNumber(page), pages: fmtNumber(pages), total: fmtNumber(total) }) }),
     next,
-    h("span", { class: "pager-size" }, h("label", { for: sizeId, text: "Per page" }), size));
+    h("span", { class: "pager-size" }, h("label", { for: sizeId, text: t("pager.per_page") }), size));
 }
 
 export function emptyRow(colspan, text) {

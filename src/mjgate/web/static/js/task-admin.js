@@ -7,46 +7,47 @@
 
 import { api } from "./api.js";
 import { TERMINAL, append, clear, errorMessage, fmtQuota, fmtTimeMs, h, uid } from "./dom.js";
+import { fmtNumber, t } from "./i18n.js";
 
-const owner = (item) => (item.user_id ? `user #${item.user_id}` : "the task's owner");
+const owner = (item) => (item.user_id ? t("adm.user_n", { id: item.user_id }) : t("adm.the_owner"));
 
 const ACTIONS = {
   refund: {
-    label: "Refund",
-    title: "Refund this task?",
-    confirm: "Confirm refund",
-    busy: "Refunding…",
+    label: () => t("adm.refund"),
+    title: () => t("adm.refund_title"),
+    confirm: () => t("adm.refund_confirm"),
+    busy: () => t("adm.refund_busy"),
     reason: true,
-    explain: (item) => `Gives the charge of ${fmtQuota(item.quota)} back to ${owner(item)}. A task is refunded at most once.`,
-    reasonHelp: "Recorded in the history and in the ledger entry's memo.",
-    done: (res, item) => `Refunded ${fmtQuota(res.refunded)} to ${owner(item)}.`,
+    explain: (item) => t("adm.refund_explain", { amount: fmtQuota(item.quota), owner: owner(item) }),
+    reasonHelp: () => t("adm.refund_reason_help"),
+    done: (res, item) => t("adm.refund_done", { amount: fmtQuota(res.refunded), owner: owner(item) }),
   },
   fail: {
-    label: "Force fail",
-    title: "Fail this task now?",
-    confirm: "Confirm force fail",
-    busy: "Failing…",
+    label: () => t("adm.fail"),
+    title: () => t("adm.fail_title"),
+    confirm: () => t("adm.fail_confirm"),
+    busy: () => t("adm.fail_busy"),
     reason: true,
     danger: true,
-    explain: () => "The task is marked Failed and no longer polled; its charge is refunded unless it already was.",
-    reasonHelp: "Shown as the task's failure reason and recorded in the history.",
-    done: (res) => (res.refunded ? "The task was failed and its charge refunded." : "The task was failed; there was nothing to refund."),
+    explain: () => t("adm.fail_explain"),
+    reasonHelp: () => t("adm.fail_reason_help"),
+    done: (res) => (res.refunded ? t("adm.fail_done_refunded") : t("adm.fail_done")),
   },
   repoll: {
-    label: "Re-poll",
-    title: "Poll this task again now?",
-    confirm: "Confirm re-poll",
-    busy: "Re-polling…",
+    label: () => t("adm.repoll"),
+    title: () => t("adm.repoll_title"),
+    confirm: () => t("adm.repoll_confirm"),
+    busy: () => t("adm.repoll_busy"),
     reason: false,
-    explain: () => "Asks the channel for the task's state right away, clearing a stale lease and missed polls.",
-    done: () => "The task is due for polling now.",
+    explain: () => t("adm.repoll_explain"),
+    done: () => t("adm.repoll_done"),
   },
 };
 
 const HISTORY_NAMES = {
-  refund: ["Refund", "kind-refund"],
-  force_fail: ["Force fail", "status-failure"],
-  repoll: ["Re-poll", "status-in_progress"],
+  refund: ["adm.refund", "kind-refund"],
+  force_fail: ["adm.fail", "status-failure"],
+  repoll: ["adm.repoll", "status-in_progress"],
 };
 
 function available(item) {
@@ -56,9 +57,9 @@ function available(item) {
 
 function unavailableNote(item) {
   const notes = [];
-  if (item.refunded) notes.push("The charge has been refunded.");
-  else if (!(item.quota > 0)) notes.push("This task was not charged: there is nothing to refund.");
-  if (TERMINAL.has(item.status)) notes.push("Force fail and re-poll are for unfinished tasks only.");
+  if (item.refunded) notes.push(t("adm.note_refunded"));
+  else if (!(item.quota > 0)) notes.push(t("adm.note_not_charged"));
+  if (TERMINAL.has(item.status)) notes.push(t("adm.note_unfinished_only"));
   return notes.join(" ");
 }
 
@@ -72,7 +73,7 @@ export function taskAdminPanel(mjId, ctx, { onChanged = async () => {} } = {}) {
   const buttons = {};
   for (const [key, action] of Object.entries(ACTIONS)) {
     buttons[key] = h("button", {
-      type: "button", class: "admin-button", text: action.label, "aria-expanded": "false", "aria-describedby": ids.note,
+      type: "button", class: "admin-button", text: action.label(), "aria-expanded": "false", "aria-describedby": ids.note,
       dataset: { adminAction: key },
     });
     buttons[key].addEventListener("click", () => (open && open.key === key ? closeForm(true) : showForm(key)));
@@ -80,14 +81,14 @@ export function taskAdminPanel(mjId, ctx, { onChanged = async () => {} } = {}) {
   const note = h("p", { class: "help", id: ids.note });
   const formBox = h("div", { class: "admin-form-box" });
   const result = h("p", { class: "admin-result", role: "status", tabindex: "-1" });
-  const history = h("div", { class: "audit" }, h("p", { class: "muted small", text: "Loading…" }));
+  const history = h("div", { class: "audit" }, h("p", { class: "muted small", text: t("common.loading") }));
   const el = h("section", { class: "admin-panel", "aria-labelledby": ids.heading },
-    h("h3", { id: ids.heading, text: "Admin" }),
-    h("div", { class: "task-buttons", role: "group", "aria-label": "Administrator actions on this task" }, Object.values(buttons)),
+    h("h3", { id: ids.heading, text: t("adm.heading") }),
+    h("div", { class: "task-buttons", role: "group", "aria-label": t("adm.actions_label") }, Object.values(buttons)),
     note,
     formBox,
     result,
-    h("h4", { id: ids.history, text: "History" }),
+    h("h4", { id: ids.history, text: t("adm.history") }),
     history);
 
   function setResult(text, kind) {
@@ -132,15 +133,15 @@ export function taskAdminPanel(mjId, ctx, { onChanged = async () => {} } = {}) {
     const reason = action.reason
       ? h("textarea", { id: reasonId, name: "reason", rows: 2, maxlength: 500, required: true, "aria-describedby": `${reasonId}-help` })
       : null;
-    const submit = h("button", { type: "submit", class: action.danger ? "danger" : "primary", text: action.confirm });
-    const cancel = h("button", { type: "button", text: "Cancel" });
+    const submit = h("button", { type: "submit", class: action.danger ? "danger" : "primary", text: action.confirm() });
+    const cancel = h("button", { type: "button", text: t("common.cancel") });
     const form = h("form", { id: formId, class: "admin-confirm", "aria-labelledby": titleId, dataset: { adminForm: key } },
-      h("h4", { id: titleId, text: action.title }),
+      h("h4", { id: titleId, text: action.title() }),
       h("p", { class: "small", text: action.explain(item) }),
       reason ? h("div", { class: "field" },
-        h("label", { for: reasonId, text: "Reason" }),
+        h("label", { for: reasonId, text: t("adm.reason") }),
         reason,
-        h("p", { class: "help", id: `${reasonId}-help`, text: action.reasonHelp })) : null,
+        h("p", { class: "help", id: `${reasonId}-help`, text: action.reasonHelp() })) : null,
       errorBox,
       h("div", { class: "form-actions" }, cancel, submit));
     cancel.addEventListener("click", () => { if (!busy) closeForm(true); });
@@ -168,7 +169,7 @@ export function taskAdminPanel(mjId, ctx, { onChanged = async () => {} } = {}) {
     state.error = "";
     state.errorBox.textContent = "";
     state.submit.disabled = true;
-    state.submit.textContent = action.busy;
+    state.submit.textContent = action.busy();
     if (state.reason) state.reason.readOnly = true;
     syncButtons();
     let ok = false;
@@ -185,7 +186,7 @@ export function taskAdminPanel(mjId, ctx, { onChanged = async () => {} } = {}) {
       state.error = errorMessage(err);
       state.errorBox.textContent = state.error;
       state.submit.disabled = false;
-      state.submit.textContent = action.confirm;
+      state.submit.textContent = action.confirm();
       if (state.reason) state.reason.readOnly = false;
       syncButtons();
       (state.reason || state.submit).focus();
@@ -196,17 +197,18 @@ export function taskAdminPanel(mjId, ctx, { onChanged = async () => {} } = {}) {
   }
 
   function historyEntry(entry) {
-    const [name, cls] = HISTORY_NAMES[entry.action] || [entry.action, ""];
+    const [nameKey, cls] = HISTORY_NAMES[entry.action] || [null, ""];
+    const name = nameKey ? t(nameKey) : entry.action;
     const detail = entry.detail || {};
     const me = ctx.me && ctx.me.user.id === entry.actor_user_id;
     const facts = [];
-    if (detail.reason) facts.push(`Reason: ${detail.reason}`);
-    if (typeof detail.amount === "number") facts.push(`${fmtQuota(detail.amount)} given back`);
-    if (typeof detail.refunded === "boolean") facts.push(detail.refunded ? "charge refunded" : "nothing to refund");
+    if (detail.reason) facts.push(t("adm.fact_reason", { reason: detail.reason }));
+    if (typeof detail.amount === "number") facts.push(t("adm.fact_given_back", { amount: fmtQuota(detail.amount) }));
+    if (typeof detail.refunded === "boolean") facts.push(detail.refunded ? t("adm.fact_refunded") : t("adm.fact_nothing"));
     return h("li", { dataset: { auditId: entry.id } },
       h("div", { class: "audit-head" },
         h("span", { class: `badge ${cls}`, text: name }),
-        h("span", { class: "muted small", text: `${fmtTimeMs(entry.created_at)} · by #${entry.actor_user_id ?? "?"}${me ? " (you)" : ""}` })),
+        h("span", { class: "muted small", text: t(me ? "adm.by_you" : "adm.by", { time: fmtTimeMs(entry.created_at), id: entry.actor_user_id ?? "?" }) })),
       facts.length ? h("div", { class: "small audit-detail", text: facts.join(" · ") }) : null);
   }
 
@@ -215,15 +217,15 @@ export function taskAdminPanel(mjId, ctx, { onChanged = async () => {} } = {}) {
       const data = await api("/api/admin/audit", { query: { target: `task:${mjId}`, page_size: 50 } });
       clear(history);
       if (!data.items.length) {
-        history.append(h("p", { class: "muted small", text: "No administrator has acted on this task." }));
+        history.append(h("p", { class: "muted small", text: t("adm.no_history") }));
         return;
       }
       append(history, [
         h("ol", { class: "audit-list", "aria-labelledby": ids.history }, data.items.map(historyEntry)),
-        data.total > data.items.length ? h("p", { class: "muted small", text: `and ${data.total - data.items.length} earlier` }) : null,
+        data.total > data.items.length ? h("p", { class: "muted small", text: t("adm.earlier", { n: fmtNumber(data.total - data.items.length) }) }) : null,
       ]);
     } catch (err) {
-      clear(history).append(h("p", { class: "form-error", role: "alert", text: `The history could not be loaded: ${errorMessage(err)}` }));
+      clear(history).append(h("p", { class: "form-error", role: "alert", text: t("adm.history_failed", { error: errorMessage(err) }) }));
     }
   }
 
@@ -234,7 +236,7 @@ export function taskAdminPanel(mjId, ctx, { onChanged = async () => {} } = {}) {
     if (open && !busy && !available(item)[open.key]) {
       const { key, error } = open;
       closeForm(false);
-      setResult(error || `This task changed meanwhile: ${ACTIONS[key].label.toLowerCase()} no longer applies.`, "bad");
+      setResult(error || t("adm.changed_meanwhile", { action: ACTIONS[key].label() }), "bad");
     }
     syncButtons();
   }

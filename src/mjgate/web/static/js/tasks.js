@@ -1,16 +1,23 @@
-// The task log: filters (SPEC §3.1), paging, thumbnails, live progress, and the task detail dialog
-// with the result buttons (U1–U4, V1–V4, reroll, zoom, pan, vary…).
+// The task log: filters in the address (status, action, mode, prompt, user, channel, time), paging,
+// thumbnails, live progress with a ticking duration, CSV export of the filtered view, and the task
+// dialog at #/tasks/<id> (Back closes it, Forward opens it again, a reload reopens it).
 
-import { api } from "./api.js";
+import { api, withQuery } from "./api.js";
+import { buttonInfo } from "./buttons.js";
 import {
-  TERMINAL, append, clear, emptyRow, errorMessage, fmtQuota, fmtTime, formDialog, h, openDialog, pager, percent,
-  statusBadge, taskDuration, td, toast, uid,
+  ACTIONS, STATUSES, TERMINAL, UNFINISHED, actionLabel, append, clear, durationText, emptyRow, errorMessage, fmtQuota,
+  fmtTime, formDialog, h, modeLabel, openDialog, pager, percent, statusBadge, td, tickDurations, toast, uid, urlText,
 } from "./dom.js";
+import { t } from "./i18n.js";
+import { icon } from "./icons.js";
 import { onTask } from "./live.js";
+import { maskEditor } from "./mask.js";
 import { taskAdminPanel } from "./task-admin.js";
 
 const REFRESH_MS = 2500; // safety net for running rows when no live event arrives
 const PROMPT_PREVIEW = 90;
+const FILTER_KEYS = ["mj_id", "start", "end", "status", "action", "mode", "prompt", "username", "user_id", "channel_id"];
+const KEYCAP = /^\s*(?:\d\uFE0F?\u20E3|\d[.)])\s*/u;
 
 function toEpochSeconds(localValue, end) {
   if (!localValue) return "";
@@ -20,39 +27,45 @@ function toEpochSeconds(localValue, end) {
   return Math.floor(ms / 1000) + (end ? 59 : 0);
 }
 
-function describeButton(button) {
-  const id = button.customId || "";
-  let m;
-  let name = button.label || "";
-  if (!name) {
-    if (/::reroll::/.test(id)) name = "Reroll";
-    else if ((m = id.match(/::pan_(left|right|up|down)::/))) name = `Pan ${m[1]}`;
-    else if ((m = id.match(/^MJ::Outpaint::(\d+)::/))) name = m[1] === "50" ? "Zoom out 2x" : "Zoom out 1.5x";
-    else if (/^MJ::CustomZoom::/.test(id)) name = "Custom zoom";
-    else if (/^MJ::Inpaint::/.test(id)) name = "Vary (Region)";
-    else name = id.split("::").slice(1, 3).join(" ") || "Action";
-  }
-  // Emoji alone may not render (no emoji font) and says little: the name always goes with it.
-  return { text: [button.emoji, name].filter(Boolean).join(" "), name };
+// The four prompts of a DESCRIBE result (Midjourney numbers them with keycap emoji).
+export function describePrompts(item) {
+  if (item.action !== "DESCRIBE" || item.status !== "SUCCESS") return [];
+  return String(item.prompt || "").split(/\n\s*\n/).map((p) => p.replace(KEYCAP, "").trim()).filter(Boolean);
+}
+
+// A thumbnail for a task without an image: an icon for what it is, never a lone letter.
+export function placeholderThumb(item) {
+  let name = "image";
+  let state = "idle";
+  if (item.status === "FAILURE" || item.status === "CANCEL") { name = "alert"; state = "failed"; }
+  else if (!TERMINAL.has(item.status)) { name = "clock"; state = "running"; }
+  else if (item.action === "DESCRIBE" || item.action === "SHORTEN") name = "text";
+  else if (item.action === "VIDEO") name = "video";
+  return h("div", { class: `thumb thumb-empty thumb-${state}`, "aria-hidden": "true" }, icon(name, { size: 28 }));
 }
 
 // ------------------------------------------------------------------ the detail dialog
 
-function detailImage(item) {
+function detailMedia(item) {
+  if (item.video_url && item.status === "SUCCESS") {
+    return h("figure", { class: "detail-image" },
+      h("video", { src: item.video_url, controls: true, preload: "metadata", poster: item.image_url || null, class: "full-image",
+        "aria-label": t("task.video_of", { id: item.mj_id }) }));
+  }
   if (item.image_url) {
     return h("figure", { class: "detail-image" },
-      h("a", { href: item.image_url, target: "_blank", rel: "noopener", "aria-label": "Open the full-size image in a new tab" },
-        h("img", { src: item.image_url, alt: `Result of task ${item.mj_id}: ${item.prompt || item.action}`, class: "full-image" })));
+      h("a", { href: item.image_url, target: "_blank", rel: "noopener", "aria-label": t("task.open_full_image") },
+        h("img", { src: item.image_url, alt: t("task.image_alt", { id: item.mj_id, what: item.prompt || actionLabel(item.action) }), class: "full-image" })));
   }
-  const text = TERMINAL.has(item.status) ? "This task has no image." : "The image appears here when the task finishes.";
-  return h("figure", { class: "detail-image placeholder" }, h("p", { class: "muted", text }));
+  const text = TERMINAL.has(item.status) ? t("task.no_image") : t("task.image_later");
+  return h("figure", { class: "detail-image placeholder" }, placeholderThumb(item), h("p", { class: "muted", text }));
 }
 
 function progressBlock(item) {
   const pct = item.status === "SUCCESS" ? 100 : percent(item.progress);
   const failed = item.status === "FAILURE" || item.status === "CANCEL";
   return h("div", { class: "progress-line" },
-    failed ? null : h("progress", { class: item.status === "SUCCESS" ? "progress done" : "progress", max: 100, value: pct, "aria-label": `Progress of task ${item.mj_id}` }),
+    failed ? null : h("progress", { class: item.status === "SUCCESS" ? "progress done" : "progress", max: 100, value: pct, "aria-label": t("task.progress_of", { id: item.mj_id }) }),
     failed ? null : h("span", { class: "pct", text: `${pct}%` }));
 }
 
@@ -60,22 +73,41 @@ function meta(rows) {
   return h("dl", { class: "meta" }, rows.filter(Boolean).map(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
 }
 
-// onChanged(mjId): an administrator acted on the task (refund, fail, re-poll); refresh what shows it.
-export function openTaskDialog(mjId, ctx, { channelName = () => "—", onSubmitted = () => {}, onChanged = () => {} } = {}) {
-  const dlg = openDialog({ title: `Task ${mjId}`, wide: true, body: [h("p", { class: "muted", text: "Loading…" })] });
+function costText(item) {
+  return item.refunded ? h("span", {}, h("s", { text: fmtQuota(item.quota) }), " ", h("span", { class: "muted small", text: t("task.refunded") })) : fmtQuota(item.quota);
+}
+
+function userLink(item, admin) {
+  const name = item.username || `#${item.user_id}`;
+  return admin ? h("a", { href: `#/admin/users/${item.user_id}`, text: name }) : name;
+}
+
+function channelLink(item, channelName) {
+  if (!item.channel_id) return "—";
+  return h("a", { href: `#/admin/channels/${item.channel_id}`, text: channelName(item.channel_id) });
+}
+
+// opts.onSubmitted(mjId): a follow-up task was created; opts.onChanged(mjId): an admin acted on it;
+// opts.onClose(): the dialog closed (by the user or by navigation).
+export function openTaskDialog(mjId, ctx, { channelName = (id) => `#${id}`, onSubmitted = () => {}, onChanged = () => {}, onClose = null } = {}) {
+  const dlg = openDialog({ title: t("task.dialog_title", { id: mjId }), wide: true, body: [h("p", { class: "muted", text: t("common.loading") })], onClose });
   let current = null;
   let closed = false;
-  let timer = null;
-  // The parts of the detail: the image and the info are rebuilt on each load; the admin section stays
-  // in place (an open confirmation form and the focus inside it survive the refresh).
   let shell = null;
   const adminPanel = ctx.me.user.is_admin ? taskAdminPanel(mjId, ctx, {
     onChanged: async () => {
       await load();
       onChanged(mjId);
-      if (current && current.owned) ctx.refreshMe(); // the balance in the header
+      if (current && current.owned) ctx.refreshMe();
     },
   }) : null;
+
+  const actionButton = (text, iconName, name, onclick, title = null) => {
+    const el = h("button", { type: "button", class: "action-button", "aria-label": name !== text ? name : null, title: title || (name !== text ? name : null) },
+      iconName ? icon(iconName, { size: 16 }) : null, h("span", { text }));
+    el.addEventListener("click", () => onclick(el));
+    return el;
+  };
 
   const render = (item) => {
     current = item;
@@ -83,50 +115,64 @@ export function openTaskDialog(mjId, ctx, { channelName = () => "—", onSubmitt
     const buttons = item.buttons || [];
     let actions;
     if (item.status !== "SUCCESS") {
-      actions = h("p", { class: "muted", text: "Actions become available when the task has succeeded." });
+      actions = h("p", { class: "muted", text: t("task.actions_later") });
     } else if (!item.owned) {
-      actions = h("p", { class: "muted", text: "Only the task's owner can run follow-up actions." });
-    } else if (!buttons.length) {
-      actions = h("p", { class: "muted", text: "This result has no follow-up actions." });
+      actions = h("p", { class: "muted", text: t("task.actions_owner_only") });
     } else {
-      actions = h("div", { class: "task-buttons", role: "group", "aria-label": "Actions on this result" },
-        buttons.map((b) => {
-          const { text, name } = describeButton(b);
-          const el = h("button", { type: "button", class: "action-button", text, "aria-label": name, title: name });
-          el.addEventListener("click", () => press(item, b, name, el));
-          return el;
-        }));
+      const own = [];
+      if (item.action === "VIDEO") own.push(actionButton(t("task.extend_video"), "film", t("task.extend_video"), (el) => extend(item, el)));
+      if (item.image_url && item.action !== "VIDEO") {
+        own.push(actionButton(t("task.use_in_edits"), "brush", t("task.use_in_edits"), () => ctx.navigate(`#/submit/edits?from=${encodeURIComponent(item.mj_id)}`)));
+      }
+      const upstream = buttons.map((b) => {
+        const info = buttonInfo(b);
+        return actionButton(info.text, info.icon, info.name, (el) => press(item, b, info, el), info.title);
+      });
+      actions = upstream.length || own.length
+        ? h("div", { class: "task-buttons", role: "group", "aria-label": t("task.actions_label") }, upstream, own)
+        : h("p", { class: "muted", text: t("task.no_actions") });
     }
+    const prompts = describePrompts(item);
+    const failed = item.status === "FAILURE" || item.status === "CANCEL";
     const info = h("div", { class: "detail-main" },
       h("div", { class: "detail-status" }, statusBadge(item.status), progressBlock(item)),
-      item.fail_reason ? h("p", { class: "fail", role: "note" }, h("strong", { text: "Failure reason: " }), item.fail_reason) : null,
+      item.fail_reason ? h("p", { class: "fail", role: "note" }, h("strong", { text: t("task.failure_reason") }), " ", item.fail_reason) : null,
       meta([
-        ["Action", `${item.action} · ${item.mode || "fast"}`],
-        admin ? ["User", `#${item.user_id}`] : null,
-        admin ? ["Channel", channelName(item.channel_id)] : null,
-        ["Submitted", fmtTime(item.submit_time)],
-        ["Started", fmtTime(item.start_time)],
-        ["Finished", fmtTime(item.finish_time)],
-        ["Duration", taskDuration(item)],
-        ["Cost", item.refunded ? h("span", {}, h("s", { text: fmtQuota(item.quota) }), " refunded") : fmtQuota(item.quota)],
-        item.description ? ["Description", item.description] : null,
+        [t("col.action"), `${actionLabel(item.action)} · ${modeLabel(item.mode || "fast")}`],
+        admin ? [t("col.user"), userLink(item, true)] : null,
+        admin ? [t("col.channel"), channelLink(item, channelName)] : null,
+        [t("task.submitted"), fmtTime(item.submit_time)],
+        [t("task.started"), fmtTime(item.start_time)],
+        [t("task.finished"), fmtTime(item.finish_time)],
+        [t("col.duration"), durationText(item)],
+        [t("col.cost"), costText(item)],
+        // The submit answer ("In queue, 2 ahead") says something only while the task waits.
+        !failed && !TERMINAL.has(item.status) && item.description ? [t("task.upstream_says"), item.description] : null,
       ]),
-      h("h3", { text: "Prompt" }),
-      h("pre", { class: "prompt-full", text: item.prompt || "(none)" }),
-      h("h3", { text: "Actions" }),
+      prompts.length ? [
+        h("h3", { text: t("task.describe_results") }),
+        h("ol", { class: "describe-list" }, prompts.map((p) => h("li", {},
+          h("p", { text: p }),
+          // Leaving the page closes the dialog; Back returns to it.
+          h("a", { class: "button", href: `#/submit/imagine?prompt=${encodeURIComponent(p)}` }, icon("sparkle", { size: 16 }), t("task.imagine_this"))))),
+      ] : [
+        h("h3", { text: t("task.prompt") }),
+        h("pre", { class: "prompt-full", text: item.prompt || t("task.no_prompt") }),
+      ],
+      h("h3", { text: t("task.actions") }),
       actions);
-    const imageKey = `${item.image_url || ""} ${TERMINAL.has(item.status)}`;
+    const mediaKey = `${item.image_url || ""} ${item.video_url || ""} ${TERMINAL.has(item.status)}`;
     if (!shell) {
-      shell = { image: detailImage(item), imageKey, info };
+      shell = { media: detailMedia(item), mediaKey, info };
       clear(dlg.content);
       append(dlg.content, h("div", { class: "detail" },
-        shell.image,
+        shell.media,
         h("div", { class: "detail-info" }, info, adminPanel ? adminPanel.el : null)));
     } else {
-      if (shell.imageKey !== imageKey) {
-        const image = detailImage(item);
-        shell.image.replaceWith(image);
-        Object.assign(shell, { image, imageKey });
+      if (shell.mediaKey !== mediaKey) {
+        const media = detailMedia(item);
+        shell.media.replaceWith(media);
+        Object.assign(shell, { media, mediaKey });
       }
       shell.info.replaceWith(info);
       shell.info = info;
@@ -141,7 +187,7 @@ export function openTaskDialog(mjId, ctx, { channelName = () => "—", onSubmitt
     } catch (err) {
       if (closed) return;
       if (shell && adminPanel && adminPanel.el.contains(document.activeElement)) {
-        toast(`Task ${mjId} could not be reloaded: ${errorMessage(err)}`, "error");
+        toast(t("task.reload_failed", { id: mjId, error: errorMessage(err) }), "error");
         return;
       }
       shell = null;
@@ -150,20 +196,33 @@ export function openTaskDialog(mjId, ctx, { channelName = () => "—", onSubmitt
     }
   };
 
-  const press = async (item, button, name, el) => {
+  const press = async (item, button, info, el) => {
     el.disabled = true;
     try {
       const res = await api("/api/console/submit/action", { method: "POST", body: { task_id: item.mj_id, custom_id: button.customId } });
+      dlg.close();
       if (res.code === 21) {
-        dlg.close();
-        modalStep(res.mj_id, name, item, button, onSubmitted);
+        modalStep(res.mj_id, info, item, ctx, onSubmitted);
         return;
       }
-      toast(`${name}: submitted as task ${res.mj_id}`, "ok");
-      dlg.close();
+      toast(t("task.submitted_as", { what: info.name, id: res.mj_id }), "ok");
       onSubmitted(res.mj_id);
     } catch (err) {
-      toast(`${name}: ${errorMessage(err)}`, "error");
+      toast(`${info.name}: ${errorMessage(err)}`, "error");
+    } finally {
+      el.disabled = false;
+    }
+  };
+
+  const extend = async (item, el) => {
+    el.disabled = true;
+    try {
+      const res = await api("/api/console/submit/video", { method: "POST", body: { task_id: item.mj_id, extend: true, prompt: "" } });
+      dlg.close();
+      toast(t("task.submitted_as", { what: t("task.extend_video"), id: res.mj_id }), "ok");
+      onSubmitted(res.mj_id);
+    } catch (err) {
+      toast(errorMessage(err), "error");
     } finally {
       el.disabled = false;
     }
@@ -181,9 +240,10 @@ export function openTaskDialog(mjId, ctx, { channelName = () => "—", onSubmitt
       append(progress, [statusBadge(event.status), progressBlock({ ...current, ...event })]);
     }
   });
-  timer = setInterval(() => {
-    if (current && !TERMINAL.has(current.status) && !document.hidden) load();
-  }, REFRESH_MS);
+  const timer = setInterval(() => {
+    tickDurations(dlg.content);
+    if (current && !TERMINAL.has(current.status) && !document.hidden && Date.now() % REFRESH_MS < 1000) load();
+  }, 1000);
   dlg.dialog.addEventListener("close", () => {
     closed = true;
     off();
@@ -193,53 +253,113 @@ export function openTaskDialog(mjId, ctx, { channelName = () => "—", onSubmitt
   return dlg;
 }
 
-// Custom Zoom and Vary (Region) wait for a second step (code 21): a prompt, and for Vary (Region) a mask.
-function modalStep(mjId, name, parent, button, onSubmitted) {
-  const zoom = /CustomZoom/.test(button.customId);
+// Custom Zoom and Vary (Region) wait for a second step (code 21): a prompt, and for Vary (Region)
+// a mask painted over the image. Until it is sent the task waits; an unsent one times out and is refunded.
+function modalStep(mjId, info, parent, ctx, onSubmitted) {
+  if (info.modal === "region") {
+    regionStep(mjId, info, parent, onSubmitted);
+    return;
+  }
   formDialog({
-    title: name,
-    intro: zoom
-      ? "Custom zoom needs a prompt with a --zoom value (1 to 2). Until you send it the task waits; an unsent one times out and is refunded."
-      : "Vary (Region) continues with a prompt for the selected region. Until you send it the task waits; an unsent one times out and is refunded.",
-    fields: [{ name: "prompt", label: "Prompt", type: "textarea", rows: 4, required: zoom, value: zoom ? `${parent.prompt} --zoom 2` : parent.prompt, maxlength: 8192 }],
-    submitLabel: "Continue",
+    title: info.name,
+    intro: t("modal.zoom_intro"),
+    fields: [{ name: "prompt", label: t("task.prompt"), type: "textarea", rows: 4, required: true, value: `${parent.prompt} --zoom 2`, maxlength: 8192 }],
+    submitLabel: t("modal.continue"),
     onSubmit: async (values) => {
       const res = await api("/api/console/submit/modal", { method: "POST", body: { task_id: mjId, prompt: values.prompt } });
-      toast(`${name}: task ${res.mj_id} continues`, "ok");
+      toast(t("modal.continues", { what: info.name, id: res.mj_id }), "ok");
       onSubmitted(res.mj_id);
     },
   });
   onSubmitted(mjId);
 }
 
+async function regionStep(mjId, info, parent, onSubmitted) {
+  const promptId = uid("region-prompt");
+  const errorBox = h("p", { class: "form-error", role: "alert" });
+  const prompt = h("textarea", { id: promptId, rows: 3, maxlength: 8192 });
+  prompt.value = parent.prompt || "";
+  const submit = h("button", { type: "submit", class: "primary", text: t("modal.continue") });
+  const cancel = h("button", { type: "button", text: t("common.cancel") });
+  const form = h("form", { class: "form-grid" },
+    h("p", { class: "muted", text: t("modal.region_intro") }),
+    h("div", { class: "mask-slot" }, h("p", { class: "muted", text: t("common.loading") })),
+    h("div", { class: "field" }, h("label", { for: promptId, text: t("modal.region_prompt") }), prompt),
+    errorBox,
+    h("div", { class: "form-actions" }, cancel, submit));
+  const dlg = openDialog({ title: info.name, wide: true, body: [form] });
+  cancel.addEventListener("click", () => dlg.close());
+  onSubmitted(mjId);
+  let editor = null;
+  try {
+    editor = await maskEditor(parent.image_url, { label: t("mask.canvas_label_task", { id: parent.mj_id }) });
+    form.querySelector(".mask-slot").replaceChildren(editor.el);
+    editor.focus();
+  } catch (err) {
+    errorBox.textContent = errorMessage(err);
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    errorBox.textContent = "";
+    const mask = editor && editor.toDataURL();
+    if (!mask) {
+      errorBox.textContent = t("mask.required");
+      if (editor) editor.focus();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const res = await api("/api/console/submit/modal", { method: "POST", body: { task_id: mjId, prompt: prompt.value.trim(), mask } });
+      toast(t("modal.continues", { what: info.name, id: res.mj_id }), "ok");
+      dlg.close();
+      onSubmitted(res.mj_id);
+    } catch (err) {
+      errorBox.textContent = errorMessage(err);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+}
+
 export function showPromptDialog(item) {
-  openDialog({ title: `Prompt of task ${item.mj_id}`, body: [h("pre", { class: "prompt-full", text: item.prompt || "(none)" })] });
+  openDialog({ title: t("task.prompt_of", { id: item.mj_id }), body: [h("pre", { class: "prompt-full", text: item.prompt || t("task.no_prompt") })] });
 }
 
 // ------------------------------------------------------------------ the log
 
-export async function tasksView(root, ctx, params) {
+function filterState(params, admin) {
+  const state = {};
+  for (const key of FILTER_KEYS) state[key] = params.get(key) || "";
+  if (!admin) state.username = state.user_id = state.channel_id = "";
+  return state;
+}
+
+function sameFilters(a, b) {
+  return FILTER_KEYS.every((k) => (a[k] || "") === (b[k] || ""));
+}
+
+export async function tasksView(root, ctx, params, openId = null) {
   const admin = ctx.me.user.is_admin;
   const state = {
     page: Math.max(1, parseInt(params.get("p") || "1", 10) || 1),
     size: [10, 20, 50, 100].includes(parseInt(params.get("page_size"), 10)) ? parseInt(params.get("page_size"), 10) : 20,
-    mj_id: params.get("mj_id") || "",
-    start: params.get("start") || "",
-    end: params.get("end") || "",
-    channel_id: admin ? params.get("channel_id") || "" : "",
+    ...filterState(params, admin),
   };
   let highlight = params.get("highlight") || "";
   const rows = new Map(); // mj_id -> { item, tr }
   let channels = new Map();
   let reloadTimer = null;
   let loading = null;
+  let dialog = null; // { id, dlg }
+  let closingByRoute = false;
+  let pendingBack = null;
 
   if (admin) {
     try {
       const data = await api("/api/admin/channels");
       channels = new Map(data.items.map((c) => [c.id, c]));
     } catch (err) {
-      toast(`Channels could not be loaded: ${errorMessage(err)}`, "error");
+      toast(t("tasks.channels_failed", { error: errorMessage(err) }), "error");
     }
   }
   const channelName = (id) => {
@@ -249,86 +369,113 @@ export async function tasksView(root, ctx, params) {
   };
 
   // ---- filters
-  const ids = { mj: uid("f-mj"), start: uid("f-start"), end: uid("f-end"), ch: uid("f-ch") };
-  const filters = h("form", { class: "filters", role: "search", "aria-label": "Filter tasks" },
-    h("div", { class: "field" }, h("label", { for: ids.mj, text: "Task ID" }),
-      h("input", { id: ids.mj, name: "mj_id", value: state.mj_id, inputmode: "numeric", autocomplete: "off", placeholder: "e.g. 1732350000000123", maxlength: 64 })),
-    h("div", { class: "field" }, h("label", { for: ids.start, text: "Submitted from" }),
-      h("input", { id: ids.start, name: "start", type: "datetime-local", value: state.start })),
-    h("div", { class: "field" }, h("label", { for: ids.end, text: "Submitted until" }),
-      h("input", { id: ids.end, name: "end", type: "datetime-local", value: state.end })),
-    admin ? h("div", { class: "field" }, h("label", { for: ids.ch, text: "Channel" }),
-      h("select", { id: ids.ch, name: "channel_id" },
-        h("option", { value: "", text: "All channels" }),
-        [...channels.values()].map((c) => h("option", { value: c.id, selected: String(c.id) === state.channel_id, text: `${c.name} (#${c.id})` })))) : null,
+  const field = (name, label, control) => {
+    const id = uid(`f-${name}`);
+    control.id = id;
+    control.name = name;
+    return h("div", { class: "field" }, h("label", { for: id, text: label }), control);
+  };
+  const select = (value, options) => h("select", {}, options.map(([v, label]) => h("option", { value: v, selected: v === value, text: label })));
+  const statusOptions = [["", t("filter.any_status")], [UNFINISHED.join(","), t("filter.unfinished")], ...STATUSES.map((s) => [s, t(`status.${s}`)])];
+  const filters = h("form", { class: "filters", role: "search", "aria-label": t("filter.label") },
+    field("prompt", t("filter.prompt"), h("input", { value: state.prompt, maxlength: 200, autocomplete: "off", placeholder: t("filter.prompt_placeholder") })),
+    field("status", t("col.status"), select(state.status, statusOptions)),
+    field("action", t("col.action"), select(state.action, [["", t("filter.any_action")], ...ACTIONS.map((a) => [a, t(`action.${a}`)])])),
+    field("mode", t("filter.mode"), select(state.mode, [["", t("filter.any_mode")], ...["fast", "relax", "turbo"].map((m) => [m, t(`mode.${m}`)])])),
+    admin ? field("username", t("col.user"), h("input", { value: state.username, maxlength: 64, autocomplete: "off", placeholder: t("filter.username_placeholder") })) : null,
+    admin ? field("channel_id", t("col.channel"), select(state.channel_id, [["", t("filter.any_channel")], ...[...channels.values()].map((c) => [String(c.id), `${c.name} (#${c.id})`])])) : null,
+    field("mj_id", t("filter.task_id"), h("input", { value: state.mj_id, inputmode: "numeric", autocomplete: "off", placeholder: t("filter.task_id_placeholder"), maxlength: 64 })),
+    field("start", t("filter.from"), h("input", { type: "datetime-local", value: state.start })),
+    field("end", t("filter.until"), h("input", { type: "datetime-local", value: state.end })),
     h("div", { class: "filter-actions" },
-      h("button", { type: "submit", class: "primary", text: "Apply filters" }),
-      h("button", { type: "button", text: "Reset", onclick: () => { filters.reset(); for (const el of filters.elements) if (el.name) el.value = ""; apply(); } })));
+      h("button", { type: "submit", class: "primary", text: t("filter.apply") }),
+      h("button", { type: "button", text: t("filter.reset"), onclick: () => { for (const el of filters.elements) if (el.name) el.value = ""; state.user_id = ""; apply(); } })));
   filters.addEventListener("submit", (event) => { event.preventDefault(); apply(); });
+  const userChip = h("p", { class: "muted small filter-note" });
 
   function apply() {
     const form = filters.elements;
-    state.mj_id = form.namedItem("mj_id").value.trim();
-    state.start = form.namedItem("start").value;
-    state.end = form.namedItem("end").value;
-    state.channel_id = admin ? form.namedItem("channel_id").value : "";
+    for (const key of FILTER_KEYS) {
+      const el = form.namedItem(key);
+      if (el) state[key] = el.value.trim();
+    }
     state.page = 1;
     highlight = "";
     load();
   }
 
-  const filtered = () => Boolean(state.mj_id || state.start || state.end || state.channel_id);
+  const filtered = () => FILTER_KEYS.some((k) => state[k]);
+
+  function listQuery() {
+    return {
+      mj_id: state.mj_id, status: state.status, action: state.action, mode: state.mode, prompt: state.prompt,
+      start_timestamp: toEpochSeconds(state.start, false), end_timestamp: toEpochSeconds(state.end, true),
+      ...(admin ? { channel_id: state.channel_id, username: state.username, user_id: state.user_id } : {}),
+    };
+  }
 
   // ---- table
-  const columns = ["Image", "Task", "Status", "Prompt", ...(admin ? ["User", "Channel"] : []), "Submitted", "Duration", "Cost"];
+  const cols = [["image", t("col.image")], ["task", t("col.task")], ["status", t("col.status")], ["prompt", t("col.prompt")],
+    ...(admin ? [["user", t("col.user")], ["channel", t("col.channel")]] : []),
+    ["submitted", t("col.submitted")], ["duration", t("col.duration")], ["cost", t("col.cost")]];
   const tbody = h("tbody");
   const table = h("table", { class: "data tasks responsive" },
-    h("caption", { class: "sr-only", text: "Tasks, newest first" }),
-    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col", text: c })))),
+    h("caption", { class: "sr-only", text: t("tasks.caption") }),
+    h("thead", {}, h("tr", {}, cols.map(([, c]) => h("th", { scope: "col", text: c })))),
     tbody);
   const pagerBox = h("div", { class: "pager-box" });
   const liveBadge = h("span", { class: "live-badge", "aria-live": "polite" });
   const offLive = ctx.onLiveState((s) => {
-    liveBadge.textContent = s === "live" ? "● Live" : s === "connecting" ? "○ Connecting…" : "○ Offline";
+    liveBadge.textContent = s === "live" ? t("live.on") : s === "connecting" ? t("live.connecting") : t("live.off");
     liveBadge.dataset.state = s;
   });
+  const exportLink = h("a", { class: "button", href: "#", download: "" }, icon("download", { size: 16 }), t("tasks.export_csv"));
 
   append(clear(root), [
     h("div", { class: "page-head" },
-      h("h1", { text: admin ? "Tasks (all users)" : "My tasks" }), liveBadge,
-      h("a", { class: "button primary", href: "#/submit", text: "New task" })),
+      h("h1", { text: admin ? t("tasks.title_admin") : t("tasks.title_user") }), liveBadge,
+      exportLink,
+      h("a", { class: "button primary", href: "#/submit", text: t("nav.submit") })),
     filters,
+    userChip,
     h("div", { class: "table-wrap" }, table),
     pagerBox,
   ]);
 
+  const cell = (col, label, ...children) => {
+    const el = td(label, ...children);
+    el.dataset.col = col;
+    return el;
+  };
+  const label = Object.fromEntries(cols);
+
   function statusCell(item) {
-    return td("Status",
+    return cell("status", label.status,
       statusBadge(item.status),
       progressBlock(item),
       item.fail_reason ? h("p", { class: "fail", text: item.fail_reason }) : null);
   }
 
   function renderRow(item) {
-    const open = () => openTaskDialog(item.mj_id, ctx, { channelName, onSubmitted, onChanged: (id) => refreshRows([id], { full: true }) });
+    const open = () => openTask(item.mj_id);
     const prompt = item.prompt || "";
     const tr = h("tr", { dataset: { mjId: item.mj_id, status: item.status } },
-      td("Image", item.image_url
-        ? h("button", { type: "button", class: "thumb", "aria-label": `Open the image of task ${item.mj_id}`, onclick: open },
+      cell("image", label.image, item.image_url
+        ? h("button", { type: "button", class: "thumb", "aria-label": t("tasks.open_image_of", { id: item.mj_id }), onclick: open },
           h("img", { src: item.image_url, alt: "", loading: "lazy", width: 72, height: 72, class: "thumb-img" }))
-        : h("div", { class: "thumb thumb-empty", "aria-hidden": "true", text: item.action ? item.action[0] : "?" })),
-      td("Task",
-        h("button", { type: "button", class: "link mono", text: item.mj_id, title: "Open this task", onclick: open }),
-        h("div", { class: "muted small", text: `${item.action} · ${item.mode || "fast"}` })),
+        : placeholderThumb(item)),
+      cell("task", label.task,
+        h("button", { type: "button", class: "link mono", text: item.mj_id, title: t("tasks.open_task"), onclick: open }),
+        h("div", { class: "muted small", text: `${actionLabel(item.action)} · ${modeLabel(item.mode || "fast")}` })),
       statusCell(item),
-      td("Prompt",
+      cell("prompt", label.prompt,
         h("div", { class: "prompt-clip", text: prompt.length > PROMPT_PREVIEW ? `${prompt.slice(0, PROMPT_PREVIEW)}…` : prompt || "—" }),
-        prompt.length > PROMPT_PREVIEW ? h("button", { type: "button", class: "link small", text: "Full prompt", onclick: () => showPromptDialog(item) }) : null),
-      admin ? td("User", `#${item.user_id}`) : null,
-      admin ? td("Channel", channelName(item.channel_id)) : null,
-      td("Submitted", h("span", { class: "nowrap", text: fmtTime(item.submit_time) })),
-      td("Duration", taskDuration(item)),
-      td("Cost", item.refunded ? h("span", {}, h("s", { text: fmtQuota(item.quota) }), h("span", { class: "muted small", text: " refunded" })) : fmtQuota(item.quota)));
+        prompt.length > PROMPT_PREVIEW ? h("button", { type: "button", class: "link small", text: t("tasks.full_prompt"), onclick: () => showPromptDialog(item) }) : null),
+      admin ? cell("user", label.user, userLink(item, true)) : null,
+      admin ? cell("channel", label.channel, channelLink(item, channelName)) : null,
+      cell("submitted", label.submitted, h("span", { class: "nowrap", text: fmtTime(item.submit_time) })),
+      cell("duration", label.duration, durationText(item)),
+      cell("cost", label.cost, costText(item)));
     if (item.mj_id === highlight) tr.classList.add("highlight");
     rows.set(item.mj_id, { item, tr });
     return tr;
@@ -343,19 +490,18 @@ export async function tasksView(root, ctx, params) {
     if (hadFocus) tr.querySelector("button")?.focus();
   }
 
-  // The row's status and progress bar change in place; the full row is refetched when it ends.
+  // The row's status and progress change in place; the full row is refetched when it ends.
   function updateInPlace(event) {
     const entry = rows.get(event.mj_id);
     if (!entry) return false;
     const item = { ...entry.item, status: event.status, progress: event.progress ?? entry.item.progress, fail_reason: event.fail_reason || entry.item.fail_reason };
     entry.item = item;
     entry.tr.dataset.status = item.status;
-    const cell = entry.tr.querySelector('td[data-label="Status"]');
-    if (cell) cell.replaceWith(statusCell(item));
+    const old = entry.tr.querySelector('td[data-col="status"]');
+    if (old) old.replaceWith(statusCell(item));
     return true;
   }
 
-  // full: re-render the rows whatever changed (after an admin action: cost, refund).
   async function refreshRows(mjIds, { full = false } = {}) {
     if (!mjIds.length) return;
     try {
@@ -364,6 +510,7 @@ export async function tasksView(root, ctx, params) {
         const entry = rows.get(item.mj_id);
         if (!entry) continue;
         const before = entry.item;
+        item.username = item.username ?? before.username;
         if (full || TERMINAL.has(item.status) || before.image_url !== item.image_url) replaceRow(item);
         else if (before.status !== item.status || before.progress !== item.progress) updateInPlace(item);
       }
@@ -377,25 +524,66 @@ export async function tasksView(root, ctx, params) {
     reloadTimer = setTimeout(() => load({ quiet: true }), 300);
   }
 
-  function onSubmitted(mjId) {
+  async function onSubmitted(mjId) {
+    if (pendingBack) await pendingBack;
     highlight = mjId;
-    state.mj_id = state.start = state.end = state.channel_id = "";
+    for (const key of FILTER_KEYS) state[key] = "";
     state.page = 1;
     for (const el of filters.elements) if (el.name) el.value = "";
     load();
     ctx.refreshMe();
   }
 
-  async function load({ quiet = false } = {}) {
-    ctx.setParams({
-      p: state.page > 1 ? state.page : "", page_size: state.size !== 20 ? state.size : "", mj_id: state.mj_id,
-      start: state.start, end: state.end, channel_id: state.channel_id, highlight,
+  function urlParams() {
+    const values = { p: state.page > 1 ? state.page : "", page_size: state.size !== 20 ? state.size : "", highlight };
+    for (const key of FILTER_KEYS) values[key] = state[key];
+    return values;
+  }
+
+  // ---- the dialog and the address: #/tasks/<id> while it is open
+  function openTask(mjId, { push = true } = {}) {
+    if (dialog && dialog.id === mjId) return;
+    if (push) {
+      const qs = new URLSearchParams(Object.entries(urlParams()).filter(([, v]) => v !== "" && v !== null)).toString();
+      history.pushState({ fromLog: true }, "", `#/tasks/${encodeURIComponent(mjId)}${qs ? `?${qs}` : ""}`);
+    }
+    const dlg = openTaskDialog(mjId, ctx, {
+      channelName, onSubmitted, onChanged: (id) => refreshRows([id], { full: true }),
+      onClose: () => dialogClosed(mjId),
     });
-    const query = {
-      p: state.page, page_size: state.size, mj_id: state.mj_id,
-      start_timestamp: toEpochSeconds(state.start, false), end_timestamp: toEpochSeconds(state.end, true),
-      channel_id: admin ? state.channel_id : "",
-    };
+    dialog = { id: mjId, dlg };
+  }
+
+  function dialogClosed(mjId) {
+    if (dialog && dialog.id === mjId) dialog = null;
+    if (closingByRoute) return;
+    // Closed by the user: leave #/tasks/<id>. Back to the log's own entry when we came from it,
+    // else (a shared link, a reload of one) the address becomes the log's.
+    if (!ctx.parseHash().path.startsWith("tasks/")) return;
+    if (history.state && history.state.fromLog) {
+      pendingBack = new Promise((resolve) => {
+        const done = () => { window.removeEventListener("hashchange", done); pendingBack = null; resolve(); };
+        window.addEventListener("hashchange", done);
+        setTimeout(done, 1000);
+      });
+      history.back();
+    } else {
+      ctx.setParams(urlParams(), { path: "tasks" });
+    }
+  }
+
+  function closeDialogForRoute() {
+    if (!dialog) return;
+    closingByRoute = true;
+    try { dialog.dlg.close(); } finally { closingByRoute = false; }
+    dialog = null;
+  }
+
+  async function load({ quiet = false } = {}) {
+    if (!dialog) ctx.setParams(urlParams(), { path: "tasks" });
+    exportLink.href = withQuery("/api/console/export/tasks.csv", listQuery());
+    userChip.textContent = state.user_id ? t("tasks.only_user", { id: state.user_id }) : "";
+    const query = { p: state.page, page_size: state.size, ...listQuery() };
     if (!quiet) table.setAttribute("aria-busy", "true");
     const mine = (loading = api(admin ? "/api/mj/" : "/api/mj/self", { query }));
     let data;
@@ -404,20 +592,18 @@ export async function tasksView(root, ctx, params) {
     } catch (err) {
       if (mine !== loading) return;
       table.removeAttribute("aria-busy");
-      clear(tbody).append(h("tr", { class: "empty" }, h("td", { colspan: columns.length },
-        h("p", { class: "form-error", role: "alert", text: `The task log could not be loaded: ${errorMessage(err)}` }))));
+      clear(tbody).append(h("tr", { class: "empty" }, h("td", { colspan: cols.length },
+        h("p", { class: "form-error", role: "alert", text: t("tasks.load_failed", { error: errorMessage(err) }) }))));
       return;
     }
-    if (mine !== loading) return; // a newer load started meanwhile
+    if (mine !== loading) return;
     table.removeAttribute("aria-busy");
     rows.clear();
     clear(tbody);
-    if (!data.items.length) {
-      tbody.append(emptyRow(columns.length, filtered() ? "No task matches these filters." : "No tasks yet. Submit one with “New task”."));
-    }
+    if (!data.items.length) tbody.append(emptyRow(cols.length, filtered() ? t("tasks.none_match") : t("tasks.none_yet")));
     for (const item of data.items) tbody.append(renderRow(item));
     clear(pagerBox).append(pager({
-      page: data.page, pageSize: data.page_size, total: data.total, label: "tasks",
+      page: data.page, pageSize: data.page_size, total: data.total,
       onPage: (p) => { state.page = p; load(); },
       onSize: (s) => { state.size = s; state.page = 1; load(); },
     }));
@@ -431,17 +617,38 @@ export async function tasksView(root, ctx, params) {
       scheduleReload(); // a new task (from this console, another tab or an API client)
     }
   });
+  let ticks = 0;
   const timer = setInterval(() => {
-    if (document.hidden) return;
+    tickDurations(tbody);
+    ticks += 1;
+    if (document.hidden || ticks % Math.round(REFRESH_MS / 1000) !== 0) return;
     const running = [...rows.values()].filter((r) => !TERMINAL.has(r.item.status)).map((r) => r.item.mj_id);
     refreshRows(running.slice(0, 50));
-  }, REFRESH_MS);
+  }, 1000);
 
   await load();
-  return () => {
-    offTask();
-    offLive();
-    clearInterval(timer);
-    clearTimeout(reloadTimer);
+  if (openId) openTask(openId, { push: false });
+
+  return {
+    cleanup() {
+      closeDialogForRoute();
+      offTask();
+      offLive();
+      clearInterval(timer);
+      clearTimeout(reloadTimer);
+    },
+    // Back / Forward between the log and a task: open or close the dialog in place.
+    update({ id, params: next }) {
+      if (!sameFilters(filterState(next, admin), state)) return false;
+      if (id) {
+        if (!dialog || dialog.id !== id) {
+          closeDialogForRoute();
+          openTask(id, { push: false });
+        }
+      } else {
+        closeDialogForRoute();
+      }
+      return true;
+    },
   };
 }

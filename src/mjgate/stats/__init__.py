@@ -1,0 +1,1 @@
+"""Aggregations over tasks for the console's dashboards (SQL in stats.repository)."""
