@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
-import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Optional
 
@@ -337,57 +334,29 @@ def channel_enable(channel_id: int, as_json: JsonOpt = False) -> None:
 # ---------------------------------------------------------------- servers
 
 
-def _wait_for_http(url: str, timeout_s: float = 15.0) -> None:
-    import urllib.request
+def _start_demo(settings: Settings, sim_port: int):
+    """Start the simulator and make sure an admin, a key and a channel point at it (created once)."""
+    from mjgate import demo
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)  # noqa: S310 (loopback only)
-            return
-        except Exception as exc:
-            if getattr(exc, "code", None):  # any HTTP answer means it is up
-                return
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
+    path = demo.credentials_path(settings)
+    saved = demo.load_credentials(path)
+    sim_secret = run_in_transaction(demo.demo_channel_secret)
+    proc = demo.start_simulator(sim_port, sim_secret)
+    try:
+        creds, changed = run_in_transaction(lambda session: demo.ensure_demo_world(session, saved, sim_port,
+                                                                                    sim_secret))
+        if changed or saved != creds:
+            demo.save_credentials(path, creds)
+    except BaseException:
+        proc.terminate()
+        proc.wait(timeout=10)
+        raise
+    return proc, creds, not changed
 
 
-def _start_demo(settings: Settings, sim_port: int) -> tuple[subprocess.Popen, dict]:
-    """Start the simulator and make sure an admin, a key and a channel point at it."""
-    sim_secret = "demo-" + secrets.token_hex(8)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mjgate.simulator", "--port", str(sim_port), "--secret", sim_secret,
-         "--step-seconds", "1.5", "--steps", "5"],
-    )
-    _wait_for_http(f"http://127.0.0.1:{sim_port}/__sim/stats")
-
-    from mjgate.accounts.keys import create_key
-    from mjgate.accounts.users import create_user, get_by_username, reset_access_token
-    from mjgate.auth.credentials import hash_password
-    from mjgate.billing.ledger import credit
-    from mjgate.channels.admin import create_channel, list_channels, update_channel
-
-    password = secrets.token_urlsafe(9)
-
-    async def work(session):
-        admin = await get_by_username(session, "admin")
-        if admin is None:
-            created = await create_user(session, "admin", role="root", password=password)
-            admin, token = created.user, created.access_token
-            await credit(session, admin.id, 50_000_000, kind="topup", memo="demo quota")
-        else:
-            admin.password_hash = hash_password(password)
-            token = await reset_access_token(session, admin)
-        key = await create_key(session, admin, name="demo")
-        base_url = f"http://127.0.0.1:{sim_port}"
-        existing = [c for c in await list_channels(session) if c.name == "demo-simulator"]
-        if existing:
-            await update_channel(session, existing[0].id, {"base_url": base_url, "secret": sim_secret, "status": "enabled"})
-        else:
-            await create_channel(session, "demo-simulator", base_url, sim_secret)
-        return {"user_id": admin.id, "access_token": token, "password": password, "key": key.secret}
-
-    return proc, run_in_transaction(work)
+def _refuse(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"mjgate serve: {message}", err=True)
+    return typer.Exit(code)
 
 
 @app.command()
@@ -398,42 +367,57 @@ def serve(
     demo_port: Annotated[int, typer.Option(help="Simulator port in --demo mode.")] = 3100,
     server: Annotated[str, typer.Option(help="granian (default) or uvicorn.")] = "granian",
     workers: Annotated[int, typer.Option(help="Worker processes (granian).")] = 1,
+    reuse_port: Annotated[bool, typer.Option(
+        "--reuse-port", help="Set SO_REUSEPORT, so several gateways may listen on one port on purpose.")] = False,
 ) -> None:
-    """Run the gateway (API, console and, by default, the poller)."""
+    """Run the gateway (API, console and, by default, the poller).
+
+    The port is bound first: a busy port ends the command (exit code 1) before anything is
+    migrated, seeded or started.
+    """
     from mjgate.logging import configure
+    from mjgate.serving import WORKERS_WITHOUT_REDIS_COST, PortInUse, bind_listener, port_is_free, run_granian, \
+        run_uvicorn
 
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
+    if workers < 1:
+        raise _refuse("--workers must be at least 1", 2)
+    if server not in ("granian", "uvicorn"):
+        raise _refuse("--server must be granian or uvicorn", 2)
+    if server == "uvicorn" and workers > 1:
+        raise _refuse("--workers applies to granian only", 2)
+    try:
+        listener = bind_listener(host, port, reuse_port=reuse_port)
+    except PortInUse as exc:
+        raise _refuse(str(exc)) from None
+    if demo and not port_is_free("127.0.0.1", demo_port):
+        listener.close()
+        raise _refuse(f"the demo simulator's port 127.0.0.1:{demo_port} is already in use "
+                      "(a demo already running?); choose another --demo-port")
     configure(settings.log_level, settings.log_json)
+    if workers > 1 and not settings.redis_url:
+        typer.echo(f"mjgate serve: warning: {workers} workers without MJGATE_REDIS_URL: "
+                   + "; ".join(WORKERS_WITHOUT_REDIS_COST) + ". Set MJGATE_REDIS_URL to share them.", err=True)
     _db_ready(settings)
     demo_proc = None
     if demo:
-        demo_proc, info = _start_demo(settings, demo_port)
-        base = f"http://{host}:{port}"
-        typer.echo(
-            "\nmjgate demo is starting\n"
-            f"  console:       {base}/  (user admin, password {info['password']})\n"
-            f"  API key:       {info['key']}\n"
-            f"  access token:  {info['access_token']}  (New-Api-User: {info['user_id']})\n"
-            f"  simulator:     http://127.0.0.1:{demo_port}\n\n"
-            "Try:\n"
-            f"  curl -s {base}/mj/submit/imagine -H 'Authorization: Bearer {info['key']}' "
-            "-H 'Content-Type: application/json' -d '{\"prompt\": \"a red fox in the snow\"}'\n"
-            f"  curl -s {base}/api/mj/self -H 'Authorization: Bearer {info['access_token']}' "
-            f"-H 'New-Api-User: {info['user_id']}'\n"
-        )
+        from mjgate.demo import DemoError, banner
+
+        try:
+            demo_proc, creds, reused = _start_demo(settings, demo_port)
+        except DemoError as exc:
+            listener.close()
+            raise _refuse(str(exc)) from None
+        typer.echo(banner(f"http://{host}:{port}", creds, demo_port, reused))
     try:
         if server == "uvicorn":
-            import uvicorn
-
-            uvicorn.run("mjgate.app:create_app", factory=True, host=host, port=port, log_level="warning")
+            run_uvicorn(listener)
         else:
-            from granian import Granian
-
-            Granian("mjgate.app:create_app", factory=True, interface="asgi", address=host, port=port,
-                    workers=workers, log_access=False).serve()
+            run_granian(listener, workers=workers)
     finally:
+        listener.close()
         if demo_proc is not None:
             demo_proc.terminate()
             demo_proc.wait(timeout=10)
