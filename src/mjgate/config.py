@@ -23,7 +23,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. postgresql://, mysql:// and mariadb:// are mapped to their async drivers.",
     )
     data_dir: Path = Field(Path("./data"), description="Where the SQLite file, the secret key and stored images live.")
-    redis_url: str | None = Field(None, description="Optional Redis for shared rate limits and cross-instance events.")
+    redis_url: str | None = Field(
+        None, description="Optional Redis for shared rate limits and cross-instance events. A Redis that is down "
+        "(at start or later) is not fatal: events and rate limits are per process until it returns, and "
+        "/readyz reports `redis` as ok, degraded or off.",
+    )
     secret_key: str | None = Field(
         None,
         description="Signs session cookies and image URLs. Default: generated once into data_dir/secret_key. "
