@@ -5,6 +5,8 @@
   worker's socket, so a second `mjgate serve` on the same port would bind too and the kernel would
   share connections between two unrelated gateways; with one socket of ours, a busy port is a clear
   error (PortInUse) instead. Granian's workers (forked) and uvicorn both serve from that socket.
+- Both servers call server_exit.notify() when they begin to shut down, so open SSE streams end
+  instead of holding the shutdown (see server_exit.py).
 - Every worker asks the kernel for SIGTERM when its master dies (PR_SET_PDEATHSIG), so `kill -9` of
   the master does not leave a worker serving; a watchdog thread hard-exits a worker whose graceful
   shutdown does not finish in time once it is orphaned.
@@ -96,6 +98,34 @@ def _orphan_watchdog(master: int) -> None:
     os._exit(1)
 
 
+def _hook_granian_exit_signal() -> None:
+    """Make the worker's SIGINT/SIGTERM call server_exit.notify() before granian's own handling.
+
+    Granian's worker registers its handlers through granian._signals.set_loop_signals (looked up
+    when the worker starts, after this factory ran): each handler only sets the WorkerSignal that
+    function returns. The wrapper re-registers the same signals with a handler that notifies us
+    first, then sets that WorkerSignal.
+    """
+    import granian._signals as granian_signals
+
+    from mjgate import server_exit
+
+    original = granian_signals.set_loop_signals
+
+    def set_loop_signals(loop):
+        signal_event = original(loop)
+
+        def handler(*_args) -> None:
+            server_exit.notify()
+            signal_event.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, handler)
+        return signal_event
+
+    granian_signals.set_loop_signals = set_loop_signals
+
+
 def worker_app() -> Any:
     """Granian's factory target: runs in each worker before the app is built."""
     master = int(os.environ.get(MASTER_PID_ENV) or 0) or None
@@ -103,6 +133,7 @@ def worker_app() -> Any:
     if master is not None:
         threading.Thread(target=_orphan_watchdog, args=(master,), name="mjgate-orphan-watchdog",
                          daemon=True).start()
+    _hook_granian_exit_signal()
     from mjgate.app import create_app
 
     return create_app()
@@ -149,6 +180,13 @@ def run_granian(listener: socket.socket, *, workers: int) -> None:
 def run_uvicorn(listener: socket.socket) -> None:
     import uvicorn
 
+    from mjgate import server_exit
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            server_exit.notify()
+            super().handle_exit(sig, frame)
+
     config = uvicorn.Config("mjgate.app:create_app", factory=True, log_level="warning",
                             timeout_graceful_shutdown=WORKER_KILL_TIMEOUT_S)
-    uvicorn.Server(config).run(sockets=[listener])
+    Server(config).run(sockets=[listener])
