@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await app.state.workers.stop()
             if app.state.tasks.image_copier is not None:
                 await app.state.tasks.image_copier.drain()
+            if image_store is not None:
+                await image_store.close()
             health_stop.set()
             await health_loop  # its last pass flushes what is still buffered
             await app.state.events.stop()

@@ -10,6 +10,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,13 +73,21 @@ class Settings(BaseSettings):
                              "or 'none' (always stream from the upstream).")
     image_store_max_mb: int = Field(100, description="Largest image the store copies.")
     s3_endpoint_url: str | None = Field(
-        None, description="S3-compatible endpoint for MJGATE_IMAGE_STORE=s3 (MinIO, R2, ...); objects are "
-        "addressed path-style, {endpoint}/{bucket}/{key}. Default: https://s3.{region}.amazonaws.com.",
+        None, description="S3-compatible endpoint for MJGATE_IMAGE_STORE=s3 (MinIO, R2, ...). "
+        "Default: AWS S3 in MJGATE_S3_REGION.",
     )
     s3_bucket: str | None = Field(None, description="Bucket of the S3 image store (must exist).")
     s3_region: str = Field("us-east-1", description="Region the S3 requests are signed for (R2: 'auto').")
-    s3_access_key_id: str | None = Field(None, description="Access key id of the S3 image store.")
+    s3_access_key_id: str | None = Field(
+        None, description="Access key id of the S3 image store. Unset (with the secret): the default AWS "
+        "credential chain (AWS_* variables, profiles, web identity/STS, container or instance credentials).",
+    )
     s3_secret_access_key: SecretStr | None = Field(None, description="Secret access key of the S3 image store.")
+    s3_addressing: Literal["path", "virtual"] = Field(
+        "path", description="S3 addressing: 'path' ({endpoint}/{bucket}/{key}, what MinIO-style endpoints "
+        "need) or 'virtual' ({bucket}.{endpoint host}/{key}).",
+    )
+    s3_max_attempts: int = Field(5, ge=1, description="Attempts per S3 request (botocore's standard retry mode).")
     s3_prefix: str = Field("images/", description="Key prefix of stored images in the S3 bucket.")
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log as JSON lines instead of console text.")
