@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     )
     session_ttl_s: int = Field(7 * 24 * 3600, description="Console session cookie lifetime.")
     image_url_ttl_s: int = Field(7 * 24 * 3600, description="Lifetime of signed image URLs handed to clients.")
+    task_retention_days: int = Field(
+        0, ge=0, description="Remove finished tasks older than this many days, with their stored images, in "
+        "bounded batches (the quota ledger is kept: its rows lose the task reference and name the task in "
+        "their memo). 0 keeps every task.",
+    )
     task_timeout_s: int = Field(3600, description="An unfinished task older than this fails and is refunded.")
     poller_enabled: bool = Field(True, description="Run the background poller inside `mjgate serve`.")
     poller_batch_size: int = Field(500, description="Tasks leased per poller cycle.")

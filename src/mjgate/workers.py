@@ -1,4 +1,4 @@
-"""The background loops (poller, webhook deliverer), owned by the server's lifespan or by `mjgate worker`.
+"""The background loops (poller, webhook deliverer, retention when enabled), owned by the server's lifespan or by `mjgate worker`.
 
 Each loop runs under a supervisor that restarts it if it ever dies, and all stop together on a
 shared event with a bounded wait.
@@ -14,6 +14,7 @@ import structlog
 from mjgate.config import Settings
 from mjgate.poller.poller import Poller, PollerConfig, instance_id
 from mjgate.poller.webhooks import WebhookDeliverer
+from mjgate.retention import Retention
 
 log = structlog.get_logger(__name__)
 
@@ -31,11 +32,18 @@ class BackgroundWorkers:
                              owner=self.owner)
         self.webhooks = WebhookDeliverer(db, http, secret_key, self.owner,
                                          allow_private=settings.webhook_allow_private)
+        self.retention = None
+        if settings.task_retention_days > 0:
+            copier = getattr(service, "image_copier", None)  # the image store, when one is configured
+            self.retention = Retention(db, settings.task_retention_days, copier.store if copier else None)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
-        for name, loop in (("poller", self.poller.run), ("webhooks", self.webhooks.run)):
+        loops = [("poller", self.poller.run), ("webhooks", self.webhooks.run)]
+        if self.retention is not None:
+            loops.append(("retention", self.retention.run))
+        for name, loop in loops:
             self._tasks.append(asyncio.create_task(self._supervise(name, loop), name=f"mjgate-{name}"))
 
     async def _supervise(self, name: str, loop) -> None:
