@@ -27,14 +27,43 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(channel_app, name="channel")
 
-console = Console()
+# Not on a terminal (a pipe, a file, a CI log), rich would cut tables to 80 columns: no limit there.
+console = Console(width=None if sys.stdout.isatty() else 10_000)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
+def _sqlite_path(database_url: str):
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    name = make_url(database_url).database
+    return Path(name).resolve() if name and name != ":memory:" else None
+
+
 def _db_ready(settings: Settings) -> None:
-    """SQLite migrates itself (zero setup); server databases are migrated with `mjgate migrate`."""
+    """SQLite migrates itself (zero setup); server databases are migrated with `mjgate migrate`.
+
+    A SQLite file that was not there yet is created, and the command says so on stderr with its
+    full path: run from another directory (or with another MJGATE_DATA_DIR), the CLI would
+    otherwise quietly work on an empty database of its own.
+    """
     if dialect_of(settings.database_url) == "sqlite":
+        path = _sqlite_path(settings.database_url)
+        new = path is not None and not path.exists()
         upgrade(settings.database_url)
+        if new:
+            typer.echo(f"mjgate: created a new, empty database at {path} (none was there; the gateway's "
+                       "database is in its MJGATE_DATA_DIR, ./data of the directory it runs in)", err=True)
+
+
+def database_label(settings: Settings) -> str:
+    """Which database a command used, for operators: the SQLite file, or the server URL without a password."""
+    from sqlalchemy.engine import make_url
+
+    if dialect_of(settings.database_url) == "sqlite":
+        return f"SQLite {_sqlite_path(settings.database_url)}"
+    return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
 def run_with_database(fn: Callable[[Database], Awaitable[Any]]) -> Any:
@@ -69,7 +98,10 @@ def emit(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     rows = data if isinstance(data, list) else [data]
-    columns = columns or (list(rows[0].keys()) if rows else [])
+    if not rows:
+        typer.echo(f"(none, in {database_label(get_settings())})", err=True)
+        return
+    columns = columns or list(rows[0].keys())
     table = Table(*columns)
     for row in rows:
         table.add_row(*(str(row.get(c, "")) for c in columns))
@@ -78,6 +110,22 @@ def emit(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
 
 def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from mjgate import __version__
+
+        typer.echo(f"mjgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """mjgate: a Midjourney task gateway."""
 
 
 # ---------------------------------------------------------------- database
@@ -445,12 +493,13 @@ def worker() -> None:
     asyncio.run(main())
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def simulator(ctx: typer.Context) -> None:
-    """Run the midjourney-proxy simulator (see `mjgate simulator --help`)."""
+    """Run the midjourney-proxy simulator (`mjgate simulator --help` lists its options)."""
     from mjgate.simulator.__main__ import main as sim_main
 
-    sim_main(ctx.args)
+    sim_main(ctx.args, prog="mjgate simulator")  # its own parser, --help included
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,8 +20,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MJGATE_", env_file=".env", extra="ignore")
 
     database_url: str = Field(
-        "sqlite+aiosqlite:///./data/mjgate.db",
-        description="SQLAlchemy URL. postgresql://, mysql:// and mariadb:// are mapped to their async drivers.",
+        "",  # filled in from data_dir below
+        description="SQLAlchemy URL. postgresql://, mysql:// and mariadb:// are mapped to their async drivers. "
+        "Default: SQLite in MJGATE_DATA_DIR (data_dir/mjgate.db).",
     )
     data_dir: Path = Field(Path("./data"), description="Where the SQLite file, the secret key and stored images live.")
     redis_url: str | None = Field(
@@ -96,6 +97,13 @@ class Settings(BaseSettings):
     s3_prefix: str = Field("images/", description="Key prefix of stored images in the S3 bucket.")
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log as JSON lines instead of console text.")
+
+    @model_validator(mode="after")
+    def _database_in_data_dir(self) -> Settings:
+        # The server and the CLI find the database where they find the secret key and the images.
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'mjgate.db'}"
+        return self
 
     def resolved_secret_key(self) -> str:
         if self.secret_key:
