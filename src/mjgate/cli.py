@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
-import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Optional
 
@@ -32,14 +29,43 @@ app.add_typer(token_app, name="token")
 app.add_typer(channel_app, name="channel")
 _register_client_commands(app)  # login, imagine, action, ...: HTTP only (mjgate/client/cli.py)
 
-console = Console()
+# Not on a terminal (a pipe, a file, a CI log), rich would cut tables to 80 columns: no limit there.
+console = Console(width=None if sys.stdout.isatty() else 10_000)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
+def _sqlite_path(database_url: str):
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    name = make_url(database_url).database
+    return Path(name).resolve() if name and name != ":memory:" else None
+
+
 def _db_ready(settings: Settings) -> None:
-    """SQLite migrates itself (zero setup); server databases are migrated with `mjgate migrate`."""
+    """SQLite migrates itself (zero setup); server databases are migrated with `mjgate migrate`.
+
+    A SQLite file that was not there yet is created, and the command says so on stderr with its
+    full path: run from another directory (or with another MJGATE_DATA_DIR), the CLI would
+    otherwise quietly work on an empty database of its own.
+    """
     if dialect_of(settings.database_url) == "sqlite":
+        path = _sqlite_path(settings.database_url)
+        new = path is not None and not path.exists()
         upgrade(settings.database_url)
+        if new:
+            typer.echo(f"mjgate: created a new, empty database at {path} (none was there; the gateway's "
+                       "database is in its MJGATE_DATA_DIR, ./data of the directory it runs in)", err=True)
+
+
+def database_label(settings: Settings) -> str:
+    """Which database a command used, for operators: the SQLite file, or the server URL without a password."""
+    from sqlalchemy.engine import make_url
+
+    if dialect_of(settings.database_url) == "sqlite":
+        return f"SQLite {_sqlite_path(settings.database_url)}"
+    return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
 def run_with_database(fn: Callable[[Database], Awaitable[Any]]) -> Any:
@@ -74,7 +100,10 @@ def emit(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     rows = data if isinstance(data, list) else [data]
-    columns = columns or (list(rows[0].keys()) if rows else [])
+    if not rows:
+        typer.echo(f"(none, in {database_label(get_settings())})", err=True)
+        return
+    columns = columns or list(rows[0].keys())
     table = Table(*columns)
     for row in rows:
         table.add_row(*(str(row.get(c, "")) for c in columns))
@@ -83,6 +112,22 @@ def emit(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
 
 def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from mjgate import __version__
+
+        typer.echo(f"mjgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """mjgate: a Midjourney task gateway."""
 
 
 # ---------------------------------------------------------------- database
@@ -339,57 +384,29 @@ def channel_enable(channel_id: int, as_json: JsonOpt = False) -> None:
 # ---------------------------------------------------------------- servers
 
 
-def _wait_for_http(url: str, timeout_s: float = 15.0) -> None:
-    import urllib.request
+def _start_demo(settings: Settings, sim_port: int):
+    """Start the simulator and make sure an admin, a key and a channel point at it (created once)."""
+    from mjgate import demo
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)  # noqa: S310 (loopback only)
-            return
-        except Exception as exc:
-            if getattr(exc, "code", None):  # any HTTP answer means it is up
-                return
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
+    path = demo.credentials_path(settings)
+    saved = demo.load_credentials(path)
+    sim_secret = run_in_transaction(demo.demo_channel_secret)
+    proc = demo.start_simulator(sim_port, sim_secret)
+    try:
+        creds, changed = run_in_transaction(lambda session: demo.ensure_demo_world(session, saved, sim_port,
+                                                                                    sim_secret))
+        if changed or saved != creds:
+            demo.save_credentials(path, creds)
+    except BaseException:
+        proc.terminate()
+        proc.wait(timeout=10)
+        raise
+    return proc, creds, not changed
 
 
-def _start_demo(settings: Settings, sim_port: int) -> tuple[subprocess.Popen, dict]:
-    """Start the simulator and make sure an admin, a key and a channel point at it."""
-    sim_secret = "demo-" + secrets.token_hex(8)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mjgate.simulator", "--port", str(sim_port), "--secret", sim_secret,
-         "--step-seconds", "1.5", "--steps", "5"],
-    )
-    _wait_for_http(f"http://127.0.0.1:{sim_port}/__sim/stats")
-
-    from mjgate.accounts.keys import create_key
-    from mjgate.accounts.users import create_user, get_by_username, reset_access_token
-    from mjgate.auth.credentials import hash_password
-    from mjgate.billing.ledger import credit
-    from mjgate.channels.admin import create_channel, list_channels, update_channel
-
-    password = secrets.token_urlsafe(9)
-
-    async def work(session):
-        admin = await get_by_username(session, "admin")
-        if admin is None:
-            created = await create_user(session, "admin", role="root", password=password)
-            admin, token = created.user, created.access_token
-            await credit(session, admin.id, 50_000_000, kind="topup", memo="demo quota")
-        else:
-            admin.password_hash = hash_password(password)
-            token = await reset_access_token(session, admin)
-        key = await create_key(session, admin, name="demo")
-        base_url = f"http://127.0.0.1:{sim_port}"
-        existing = [c for c in await list_channels(session) if c.name == "demo-simulator"]
-        if existing:
-            await update_channel(session, existing[0].id, {"base_url": base_url, "secret": sim_secret, "status": "enabled"})
-        else:
-            await create_channel(session, "demo-simulator", base_url, sim_secret)
-        return {"user_id": admin.id, "access_token": token, "password": password, "key": key.secret}
-
-    return proc, run_in_transaction(work)
+def _refuse(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"mjgate serve: {message}", err=True)
+    return typer.Exit(code)
 
 
 @app.command()
@@ -400,43 +417,58 @@ def serve(
     demo_port: Annotated[int, typer.Option(help="Simulator port in --demo mode.")] = 3100,
     server: Annotated[str, typer.Option(help="granian (default) or uvicorn.")] = "granian",
     workers: Annotated[int, typer.Option(help="Worker processes (granian).")] = 1,
+    reuse_port: Annotated[bool, typer.Option(
+        "--reuse-port", help="Set SO_REUSEPORT, so several gateways may listen on one port on purpose.")] = False,
 ) -> None:
-    """Run the gateway (API, console and, by default, the poller)."""
+    """Run the gateway (API, console and, by default, the poller).
+
+    The port is bound first: a busy port ends the command (exit code 1) before anything is
+    migrated, seeded or started.
+    """
     from mjgate.logging import configure
+    from mjgate.serving import WORKERS_WITHOUT_REDIS_COST, PortInUse, bind_listener, port_is_free, run_granian, \
+        run_uvicorn
 
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
+    if workers < 1:
+        raise _refuse("--workers must be at least 1", 2)
+    if server not in ("granian", "uvicorn"):
+        raise _refuse("--server must be granian or uvicorn", 2)
+    if server == "uvicorn" and workers > 1:
+        raise _refuse("--workers applies to granian only", 2)
+    try:
+        listener = bind_listener(host, port, reuse_port=reuse_port)
+    except PortInUse as exc:
+        raise _refuse(str(exc)) from None
+    if demo and not port_is_free("127.0.0.1", demo_port):
+        listener.close()
+        raise _refuse(f"the demo simulator's port 127.0.0.1:{demo_port} is already in use "
+                      "(a demo already running?); choose another --demo-port")
     configure(settings.log_level, settings.log_json)
+    if workers > 1 and not settings.redis_url:
+        typer.echo(f"mjgate serve: warning: {workers} workers without MJGATE_REDIS_URL: "
+                   + "; ".join(WORKERS_WITHOUT_REDIS_COST) + ". Set MJGATE_REDIS_URL to share them.", err=True)
     _db_ready(settings)
     demo_proc = None
     if demo:
-        demo_proc, info = _start_demo(settings, demo_port)
+        from mjgate.demo import DemoError, banner
+
+        try:
+            demo_proc, creds, reused = _start_demo(settings, demo_port)
+        except DemoError as exc:
+            listener.close()
+            raise _refuse(str(exc)) from None
         base = f"http://{host}:{port}"
-        typer.echo(
-            "\nmjgate demo is starting\n"
-            f"  console:       {base}/  (user admin, password {info['password']})\n"
-            f"  API key:       {info['key']}\n"
-            f"  access token:  {info['access_token']}  (New-Api-User: {info['user_id']})\n"
-            f"  simulator:     http://127.0.0.1:{demo_port}\n\n"
-            "Try:\n"
-            f"  curl -s {base}/mj/submit/imagine -H 'Authorization: Bearer {info['key']}' "
-            "-H 'Content-Type: application/json' -d '{\"prompt\": \"a red fox in the snow\"}'\n"
-            f"  curl -s {base}/api/mj/self -H 'Authorization: Bearer {info['access_token']}' "
-            f"-H 'New-Api-User: {info['user_id']}'\n"
-            f"  {demo_hint(base, info['key'])}\n"
-        )
+        typer.echo(banner(base, creds, demo_port, reused) + f"  {demo_hint(base, creds.key)}\n")
     try:
         if server == "uvicorn":
-            import uvicorn
-
-            uvicorn.run("mjgate.app:create_app", factory=True, host=host, port=port, log_level="warning")
+            run_uvicorn(listener)
         else:
-            from granian import Granian
-
-            Granian("mjgate.app:create_app", factory=True, interface="asgi", address=host, port=port,
-                    workers=workers, log_access=False).serve()
+            run_granian(listener, workers=workers)
     finally:
+        listener.close()
         if demo_proc is not None:
             demo_proc.terminate()
             demo_proc.wait(timeout=10)
@@ -464,12 +496,13 @@ def worker() -> None:
     asyncio.run(main())
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def simulator(ctx: typer.Context) -> None:
-    """Run the midjourney-proxy simulator (see `mjgate simulator --help`)."""
+    """Run the midjourney-proxy simulator (`mjgate simulator --help` lists its options)."""
     from mjgate.simulator.__main__ import main as sim_main
 
-    sim_main(ctx.args)
+    sim_main(ctx.args, prog="mjgate simulator")  # its own parser, --help included
 
 
 def main() -> None:

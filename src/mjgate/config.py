@@ -10,8 +10,9 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,11 +20,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MJGATE_", env_file=".env", extra="ignore")
 
     database_url: str = Field(
-        "sqlite+aiosqlite:///./data/mjgate.db",
-        description="SQLAlchemy URL. postgresql://, mysql:// and mariadb:// are mapped to their async drivers.",
+        "",  # filled in from data_dir below
+        description="SQLAlchemy URL. postgresql://, mysql:// and mariadb:// are mapped to their async drivers. "
+        "Default: SQLite in MJGATE_DATA_DIR (data_dir/mjgate.db).",
     )
     data_dir: Path = Field(Path("./data"), description="Where the SQLite file, the secret key and stored images live.")
-    redis_url: str | None = Field(None, description="Optional Redis for shared rate limits and cross-instance events.")
+    redis_url: str | None = Field(
+        None, description="Optional Redis for shared rate limits and cross-instance events. A Redis that is down "
+        "(at start or later) is not fatal: events and rate limits are per process until it returns, and "
+        "/readyz reports `redis` as ok, degraded or off.",
+    )
     secret_key: str | None = Field(
         None,
         description="Signs session cookies and image URLs. Default: generated once into data_dir/secret_key. "
@@ -44,6 +50,11 @@ class Settings(BaseSettings):
     )
     session_ttl_s: int = Field(7 * 24 * 3600, description="Console session cookie lifetime.")
     image_url_ttl_s: int = Field(7 * 24 * 3600, description="Lifetime of signed image URLs handed to clients.")
+    task_retention_days: int = Field(
+        0, ge=0, description="Remove finished tasks older than this many days, with their stored images, in "
+        "bounded batches (the quota ledger is kept: its rows lose the task reference and name the task in "
+        "their memo). 0 keeps every task.",
+    )
     task_timeout_s: int = Field(3600, description="An unfinished task older than this fails and is refunded.")
     poller_enabled: bool = Field(True, description="Run the background poller inside `mjgate serve`.")
     poller_batch_size: int = Field(500, description="Tasks leased per poller cycle.")
@@ -73,16 +84,31 @@ class Settings(BaseSettings):
                              "or 'none' (always stream from the upstream).")
     image_store_max_mb: int = Field(100, description="Largest image the store copies.")
     s3_endpoint_url: str | None = Field(
-        None, description="S3-compatible endpoint for MJGATE_IMAGE_STORE=s3 (MinIO, R2, ...); objects are "
-        "addressed path-style, {endpoint}/{bucket}/{key}. Default: https://s3.{region}.amazonaws.com.",
+        None, description="S3-compatible endpoint for MJGATE_IMAGE_STORE=s3 (MinIO, R2, ...). "
+        "Default: AWS S3 in MJGATE_S3_REGION.",
     )
     s3_bucket: str | None = Field(None, description="Bucket of the S3 image store (must exist).")
     s3_region: str = Field("us-east-1", description="Region the S3 requests are signed for (R2: 'auto').")
-    s3_access_key_id: str | None = Field(None, description="Access key id of the S3 image store.")
+    s3_access_key_id: str | None = Field(
+        None, description="Access key id of the S3 image store. Unset (with the secret): the default AWS "
+        "credential chain (AWS_* variables, profiles, web identity/STS, container or instance credentials).",
+    )
     s3_secret_access_key: SecretStr | None = Field(None, description="Secret access key of the S3 image store.")
+    s3_addressing: Literal["path", "virtual"] = Field(
+        "path", description="S3 addressing: 'path' ({endpoint}/{bucket}/{key}, what MinIO-style endpoints "
+        "need) or 'virtual' ({bucket}.{endpoint host}/{key}).",
+    )
+    s3_max_attempts: int = Field(5, ge=1, description="Attempts per S3 request (botocore's standard retry mode).")
     s3_prefix: str = Field("images/", description="Key prefix of stored images in the S3 bucket.")
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log as JSON lines instead of console text.")
+
+    @model_validator(mode="after")
+    def _database_in_data_dir(self) -> Settings:
+        # The server and the CLI find the database where they find the secret key and the images.
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'mjgate.db'}"
+        return self
 
     def resolved_secret_key(self) -> str:
         if self.secret_key:

@@ -19,22 +19,42 @@ log = structlog.get_logger(__name__)
 
 REDIS_CHANNEL = "mjgate:task-events"
 QUEUE_LIMIT = 1_000  # a subscriber this far behind loses the oldest events, never blocks publishers
+CONNECT_TIMEOUT_S = 2.0
+COMMAND_TIMEOUT_S = 5.0
+RECONNECT_MIN_S = 0.5
+RECONNECT_MAX_S = 5.0
+POLL_S = 1.0  # the listener's read timeout; also how often a dead connection is noticed at worst
+
+
+def redis_client(url: str):
+    """A client that gives up quickly: a Redis that is down must not stall requests."""
+    import redis.asyncio as aioredis
+
+    return aioredis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=COMMAND_TIMEOUT_S,
+                             health_check_interval=10)
 
 
 class EventBus:
+    """status: "off" (no Redis configured), "ok" (subscribed through Redis) or "degraded" (Redis
+    configured but unreachable: events fan out in this process only, and a loop reconnects)."""
+
     def __init__(self, redis_url: str | None = None):
         self._subscribers: set[tuple[int | None, asyncio.Queue]] = set()
         self._redis_url = redis_url
         self._redis = None
         self._listener: asyncio.Task | None = None
+        self.status = "degraded" if redis_url else "off"
 
     async def start(self) -> None:
+        """Never fails on Redis: a Redis that is down at start is retried in the background."""
         if not self._redis_url:
             return
-        import redis.asyncio as aioredis
-
-        self._redis = aioredis.from_url(self._redis_url)
-        await self._redis.ping()
+        self._redis = redis_client(self._redis_url)
+        try:
+            await self._redis.ping()
+        except Exception as exc:
+            log.warning("event bus: redis unavailable at start; live events stay in this process until it "
+                        "returns", error=str(exc) or type(exc).__name__)
         self._listener = asyncio.create_task(self._listen(), name="event-bus-redis")
 
     async def stop(self) -> None:
@@ -46,22 +66,37 @@ class EventBus:
             await self._redis.aclose()
 
     async def _listen(self) -> None:
+        """Subscribe, relay, and on any Redis error fall back to in-process delivery and reconnect."""
+        delay = RECONNECT_MIN_S
         while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub = self._redis.pubsub()
                 await pubsub.subscribe(REDIS_CHANNEL)
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
+                if self.status != "ok":
+                    log.info("event bus: redis connected; live events are shared across instances")
+                self.status, delay = "ok", RECONNECT_MIN_S
+                while True:
+                    message = await pubsub.get_message(timeout=POLL_S)
+                    if message is not None and message.get("type") == "message":
                         self._fan_out(json.loads(message["data"]))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # keep listening through Redis restarts
-                log.warning("event bus redis listener error", error=str(exc))
-                await asyncio.sleep(1)
+            except Exception as exc:
+                if self.status == "ok":
+                    log.warning("event bus: redis lost; live events stay in this process until it returns",
+                                error=str(exc) or type(exc).__name__)
+                self.status = "degraded"
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
 
     async def publish(self, event: dict) -> None:
         """event carries at least user_id and mj_id."""
-        if self._redis is not None:
+        # Only through Redis while our own listener is subscribed; otherwise this process's
+        # subscribers would miss the event.
+        if self._redis is not None and self.status == "ok":
             try:
                 await self._redis.publish(REDIS_CHANNEL, json.dumps(event))
                 return

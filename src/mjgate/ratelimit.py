@@ -7,8 +7,9 @@ may send `limit` requests at once, then one every `interval`; sustained, that is
 `period` (a window that starts with a full bucket can see up to twice that).
 
 With Redis (MJGATE_REDIS_URL) the check is one Lua script on the Redis clock, so every instance
-shares the limit. If Redis fails the limiter falls back to the in-process bucket (fails open
-towards a per-instance limit, never towards refusing everyone) and logs it.
+shares the limit. If Redis fails (at start or later) the limiter falls back to the in-process bucket
+(fails open towards a per-instance limit, never towards refusing everyone), logs it, and tries Redis
+again at most once every RETRY_REDIS_S; /readyz reports it as `"redis": "degraded"`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import structlog
 log = structlog.get_logger(__name__)
 
 KEY_PREFIX = "mjgate:rl:"
-MAX_LOCAL_KEYS = 100_000  # beyond this, expired entries are swept before adding more
+MAX_LOCAL_KEYS = 100_000
+RETRY_REDIS_S = 1.0  # while Redis is down, how long the limiter stays local before trying it again  # beyond this, expired entries are swept before adding more
 
 
 @dataclass(frozen=True)
@@ -98,20 +100,29 @@ return {1, math.floor((now - allow_at) / interval), 0}
 class RedisRateLimiter:
     """The shared bucket: one Redis key per client, updated atomically by a script."""
 
-    def __init__(self, redis_url: str, limit: int, period_s: float = 60.0):
-        import redis.asyncio as aioredis
+    def __init__(self, redis_url: str, limit: int, period_s: float = 60.0, clock=time.monotonic):
+        from mjgate.events import redis_client
 
         self.limit = limit
         self.period_s = period_s
         self.interval_us = max(1, int(period_s * 1_000_000 / limit)) if limit > 0 else 0
-        self._redis = aioredis.from_url(redis_url)
+        self._redis = redis_client(redis_url)
         self._script = self._redis.register_script(_GCRA_LUA)
         self._fallback = LocalRateLimiter(limit, period_s)
+        self._clock = clock
         self._degraded = False
+        self._retry_at = 0.0  # while degraded, Redis is tried again from this time on
+
+    @property
+    def status(self) -> str:
+        return "degraded" if self._degraded else "ok"
 
     async def hit(self, key: str) -> Decision:
         if self.limit <= 0:
             return Decision(True, 0, 0, 0.0)
+        if self._degraded and self._clock() < self._retry_at:
+            # Not every request pays for a connection attempt to a Redis that is down.
+            return self._fallback.hit_now(key)
         try:
             allowed, remaining, retry_us = await self._script(keys=[KEY_PREFIX + key],
                                                               args=[self.interval_us, self.limit])
@@ -119,6 +130,7 @@ class RedisRateLimiter:
             if not self._degraded:
                 log.warning("rate limiter: redis unavailable, using the in-process limit", error=str(exc))
                 self._degraded = True
+            self._retry_at = self._clock() + RETRY_REDIS_S
             return self._fallback.hit_now(key)
         if self._degraded:
             log.info("rate limiter: redis is back")

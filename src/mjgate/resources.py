@@ -74,7 +74,8 @@ class Resources:
         # The channel health counters are flushed wherever submits or probes are counted.
         self._health_loop = asyncio.create_task(self.tasks.health.run(self._health_stop), name="mjgate-channel-health")
         if background:
-            self.workers = BackgroundWorkers(self.db, self.tasks, self.http, self.settings, self.secret_key)
+            self.workers = BackgroundWorkers(self.db, self.tasks, self.http, self.settings, self.secret_key,
+                                             image_store=self.image_copier.store if self.image_copier else None)
             self.workers.start()
 
     async def close(self) -> None:
@@ -82,6 +83,7 @@ class Resources:
             await self.workers.stop()
         if self.image_copier is not None:
             await self.image_copier.drain()
+            await self.image_copier.store.close()
         self._health_stop.set()
         if self._health_loop is not None:
             await self._health_loop  # its last pass flushes what is still buffered

@@ -1,4 +1,4 @@
-"""The background loops (poller, webhook deliverer), owned by the server's lifespan or by `mjgate worker`.
+"""The background loops (poller, webhook deliverer, retention when enabled), owned by the server's lifespan or by `mjgate worker`.
 
 Each loop runs under a supervisor that restarts it if it ever dies, and all stop together on a
 shared event with a bounded wait.
@@ -13,6 +13,7 @@ import structlog
 
 from mjgate.config import Settings
 from mjgate.poller.poller import Poller, PollerConfig, instance_id
+from mjgate.retention import Retention
 from mjgate.webhooks.delivery import WebhookDeliverer
 
 log = structlog.get_logger(__name__)
@@ -22,7 +23,8 @@ RESTART_DELAY_S = 1
 
 
 class BackgroundWorkers:
-    def __init__(self, db, service, http, settings: Settings, secret_key: str, owner: str | None = None):
+    def __init__(self, db, service, http, settings: Settings, secret_key: str, owner: str | None = None, *,
+                 image_store=None):
         self.owner = owner or instance_id()
         self.poller = Poller(db, service, PollerConfig(task_timeout_ms=settings.task_timeout_s * 1000,
                                                       batch_size=settings.poller_batch_size,
@@ -31,11 +33,17 @@ class BackgroundWorkers:
                              owner=self.owner)
         self.webhooks = WebhookDeliverer(db, http, secret_key, self.owner,
                                          allow_private=settings.webhook_allow_private)
+        self.retention = None
+        if settings.task_retention_days > 0:
+            self.retention = Retention(db, settings.task_retention_days, image_store)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
-        for name, loop in (("poller", self.poller.run), ("webhooks", self.webhooks.run)):
+        loops = [("poller", self.poller.run), ("webhooks", self.webhooks.run)]
+        if self.retention is not None:
+            loops.append(("retention", self.retention.run))
+        for name, loop in loops:
             self._tasks.append(asyncio.create_task(self._supervise(name, loop), name=f"mjgate-{name}"))
 
     async def _supervise(self, name: str, loop) -> None:

@@ -1,19 +1,21 @@
-"""The S3-compatible image store (SPEC §3.4) against a real S3 server (moto, signatures enforced),
-and the SigV4 signer against AWS's published examples."""
+"""The S3-compatible image store (SPEC §3.4) on aiobotocore, against a real S3 server (moto, signatures
+enforced): copies and streamed GETs through the gateway, multipart uploads, virtual-host addressing,
+and credentials from the default chain (instance metadata handing out STS credentials)."""
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import os
+import socket
 import uuid
-from datetime import UTC, datetime
 
 import aiohttp
 import pytest
+from aiohttp import web
 from sqlalchemy import select
 
 from mjgate.app import create_app
 from mjgate.config import Settings
-from mjgate.images import sigv4
 from mjgate.images.s3 import S3Client, S3Error, S3ImageStore
 from mjgate.images.store import build_image_store
 from mjgate.models import Task
@@ -23,85 +25,55 @@ from tests.fixtures.relay import add_simulator_channel, make_relay
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
-# ----------------------------------------------------------------------------- the signer
-
-def test_sigv4_get_vanilla():
-    """"get-vanilla" of the AWS Signature Version 4 test suite (aws-sig-v4-test-suite): credentials
-    AKIDEXAMPLE / wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY, us-east-1, service "service",
-    2015-08-30T12:36:00Z, GET / on example.amazonaws.com."""
-    url = "https://example.amazonaws.com/"
-    at = datetime(2015, 8, 30, 12, 36, 0, tzinfo=UTC)
-    headers = {"Host": "example.amazonaws.com", "X-Amz-Date": "20150830T123600Z"}
-    canonical = sigv4.canonical_request("GET", url, headers, sigv4.EMPTY_SHA256)
-    assert canonical == ("GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
-                         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-    assert sigv4.string_to_sign("20150830T123600Z", "20150830/us-east-1/service/aws4_request", canonical) == (
-        "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n"
-        "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63")
-    signed = sigv4.sign_v4("GET", url, {"Host": "example.amazonaws.com"}, sigv4.EMPTY_SHA256,
-                           sigv4.Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
-                           region="us-east-1", service="service", now=at)
-    assert signed["x-amz-date"] == "20150830T123600Z"
-    assert signed["Authorization"] == (
-        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-        "SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
+def _client(moto_s3, **overrides) -> S3Client:
+    options = dict(bucket=moto_s3.bucket, region=moto_s3.region, access_key_id=moto_s3.access_key_id,
+                   secret_access_key=moto_s3.secret_access_key, endpoint_url=moto_s3.endpoint)
+    return S3Client(**{**options, **overrides})
 
 
-def test_sigv4_s3_get_object_example():
-    """The S3 API reference's header-auth "Example: GET Object" (first 10 bytes of test.txt in
-    examplebucket): AKIAIOSFODNN7EXAMPLE / wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY, 2013-05-24."""
-    signed = sigv4.sign_v4(
-        "GET", "https://examplebucket.s3.amazonaws.com/test.txt",
-        {"Host": "examplebucket.s3.amazonaws.com", "Range": "bytes=0-9", "x-amz-content-sha256": sigv4.EMPTY_SHA256},
-        sigv4.EMPTY_SHA256, sigv4.Credentials("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
-        region="us-east-1", service="s3", now=datetime(2013, 5, 24, tzinfo=UTC),
-    )
-    assert signed["Authorization"] == (
-        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
-        "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
-        "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
-
-
-def test_object_urls_are_path_style_and_encoded_once():
-    client = S3Client(None, bucket="b", region="auto", access_key_id="k", secret_access_key="s",
-                      endpoint_url="http://minio.local:9000/")
-    assert client.object_url("images/12/a b+c.png") == "http://minio.local:9000/b/images/12/a%20b%2Bc.png"
-    assert client.host == "minio.local:9000"
-    assert S3Client(None, bucket="b", region="eu-west-1", access_key_id="k", secret_access_key="s").host == \
-        "s3.eu-west-1.amazonaws.com"
+@pytest.fixture
+async def bucket(moto_s3):
+    """Our client on the test bucket, with the right credentials."""
+    client = _client(moto_s3)
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 # ----------------------------------------------------------------------------- moto checks signatures
 
-@pytest.fixture
-async def bucket(moto_s3):
-    """Our own client on the test bucket, with the right credentials."""
-    async with aiohttp.ClientSession() as http:
-        yield S3Client(http, bucket=moto_s3.bucket, region=moto_s3.region, access_key_id=moto_s3.access_key_id,
-                       secret_access_key=moto_s3.secret_access_key, endpoint_url=moto_s3.endpoint)
-
-
 async def test_moto_enforces_signatures(moto_s3, bucket, tmp_path):
     path = tmp_path / "x.bin"
     path.write_bytes(b"payload")
-    digest = hashlib.sha256(b"payload").hexdigest()
-    await bucket.put_file("auth-check/x.bin", path, 7, digest, "application/octet-stream")
+    await bucket.put_file("auth-check/x.bin", path, 7, "application/octet-stream")
     assert await bucket.get_bytes("auth-check/x.bin") == b"payload"
 
-    wrong = S3Client(bucket.http, bucket=moto_s3.bucket, region=moto_s3.region,
-                     access_key_id=moto_s3.access_key_id, secret_access_key="not-the-secret",
-                     endpoint_url=moto_s3.endpoint)
-    with pytest.raises(S3Error, match="403 SignatureDoesNotMatch"):
-        await wrong.get_bytes("auth-check/x.bin")
-    with pytest.raises(S3Error, match="403 SignatureDoesNotMatch"):
-        await wrong.put_file("auth-check/y.bin", path, 7, digest, "application/octet-stream")
-    unknown = S3Client(bucket.http, bucket=moto_s3.bucket, region=moto_s3.region, access_key_id="AKIANOSUCHKEY0000000",
-                       secret_access_key=moto_s3.secret_access_key, endpoint_url=moto_s3.endpoint)
-    with pytest.raises(S3Error, match="403 InvalidAccessKeyId"):
-        await unknown.get_bytes("auth-check/x.bin")
-    async with bucket.http.get(f"{moto_s3.endpoint}/{moto_s3.bucket}/auth-check/x.bin") as unsigned:
-        assert unsigned.status == 403
+    wrong = _client(moto_s3, secret_access_key="not-the-secret", max_attempts=1)
+    unknown = _client(moto_s3, access_key_id="AKIANOSUCHKEY0000000", max_attempts=1)
+    try:
+        with pytest.raises(S3Error, match="403 SignatureDoesNotMatch"):
+            await wrong.get_bytes("auth-check/x.bin")
+        with pytest.raises(S3Error, match="403 SignatureDoesNotMatch"):
+            await wrong.put_file("auth-check/y.bin", path, 7, "application/octet-stream")
+        with pytest.raises(S3Error, match="403 InvalidAccessKeyId"):
+            await unknown.get_bytes("auth-check/x.bin")
+    finally:
+        await wrong.close()
+        await unknown.close()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{moto_s3.endpoint}/{moto_s3.bucket}/auth-check/x.bin") as unsigned:
+            assert unsigned.status == 403
     assert await bucket.get_bytes("auth-check/y.bin") is None
+
+
+def test_client_settings_are_checked():
+    with pytest.raises(ValueError, match="addressing"):
+        S3Client(bucket="b", region="us-east-1", addressing="sideways")
+    with pytest.raises(ValueError, match="both"):
+        S3Client(bucket="b", region="us-east-1", access_key_id="k")
+    with pytest.raises(ValueError, match="http"):
+        S3Client(bucket="b", region="us-east-1", endpoint_url="ftp://minio.local")
 
 
 # ----------------------------------------------------------------------------- the gateway on S3
@@ -154,8 +126,9 @@ async def test_final_image_is_copied_to_s3_and_served_from_there(client, db, app
     assert served.headers["content-length"] == str(len(in_bucket))
     assert served.headers["cache-control"] == "private, max-age=86400"
     etag = served.headers["etag"]
-    async with await bucket.get(key) as direct:
-        assert direct.headers["ETag"] == etag
+    direct = await bucket.get(key)
+    async with direct["Body"]:
+        assert direct["ETag"] == etag
 
     not_modified = await client.get(task["imageUrl"], headers={"If-None-Match": etag})
     assert not_modified.status_code == 304 and not_modified.content == b""
@@ -196,9 +169,8 @@ async def test_object_gone_from_the_bucket_is_served_from_the_upstream(client, d
     await app.state.image_copier.drain()
     key = await _stored_key(db, task["id"])
     original = await bucket.get_bytes(key)
-    url = bucket.object_url(key)
-    async with bucket.http.delete(url, headers=bucket.signed_headers("DELETE", url, sigv4.EMPTY_SHA256)) as resp:
-        assert resp.status == 204
+    await bucket.delete(key)
+    assert await bucket.get_bytes(key) is None
     served = await client.get(task["imageUrl"])
     assert served.status_code == 200 and served.content == original
 
@@ -209,7 +181,7 @@ async def test_put_spools_to_a_temporary_file_and_enforces_the_size_limit(bucket
     spool = tmp_path / "spool"
     store = S3ImageStore(bucket, "direct/", max_bytes=2 << 20, spool_dir=spool)
     size = 1536 * 1024  # big-image serves exactly int(mb * 1 MiB) bytes
-    async with bucket.http.get(simulator_session.base_url + "/__sim/big-image?mb=1.5") as resp:
+    async with aiohttp.ClientSession() as http, http.get(simulator_session.base_url + "/__sim/big-image?mb=1.5") as resp:
         key = await store.put("1234567890123456", resp)
     assert key == "direct/56/1234567890123456.png"
     stored = await bucket.get_bytes(key)
@@ -217,19 +189,187 @@ async def test_put_spools_to_a_temporary_file_and_enforces_the_size_limit(bucket
     assert list(spool.iterdir()) == []  # the temporary file is gone
 
     small = S3ImageStore(bucket, "direct/", max_bytes=1 << 20, spool_dir=spool)
-    async with bucket.http.get(simulator_session.base_url + "/__sim/big-image?mb=1.5") as resp:
+    async with aiohttp.ClientSession() as http, http.get(simulator_session.base_url + "/__sim/big-image?mb=1.5") as resp:
         with pytest.raises(ValueError, match="larger than"):
             await small.put("6543210987654321", resp)
     assert await bucket.get_bytes("direct/21/6543210987654321.png") is None
     assert list(spool.iterdir()) == []
 
 
-def test_s3_store_needs_bucket_and_credentials(tmp_path):
-    settings = Settings(data_dir=tmp_path, image_store="s3", s3_bucket="b")
-    with pytest.raises(ValueError, match="MJGATE_S3_ACCESS_KEY_ID, MJGATE_S3_SECRET_ACCESS_KEY"):
-        build_image_store(settings, None)
+def test_s3_store_needs_a_bucket_and_takes_keys_or_the_default_chain(tmp_path):
+    with pytest.raises(ValueError, match="MJGATE_S3_BUCKET"):
+        build_image_store(Settings(data_dir=tmp_path, image_store="s3"), None)
+    with pytest.raises(ValueError, match="both"):
+        build_image_store(Settings(data_dir=tmp_path, image_store="s3", s3_bucket="b", s3_access_key_id="k"), None)
     assert build_image_store(Settings(data_dir=tmp_path, image_store="none"), None) is None
     store = build_image_store(Settings(data_dir=tmp_path, image_store="s3", s3_bucket="b", s3_access_key_id="k",
-                                       s3_secret_access_key="s", s3_endpoint_url="http://127.0.0.1:9000"), None)
-    assert isinstance(store, S3ImageStore) and store.prefix == "images/"
+                                       s3_secret_access_key="s", s3_endpoint_url="http://127.0.0.1:9000",
+                                       s3_addressing="virtual"), None)
+    assert isinstance(store, S3ImageStore) and store.prefix == "images/" and store.client.addressing == "virtual"
+    chain = build_image_store(Settings(data_dir=tmp_path, image_store="s3", s3_bucket="b"), None)
+    assert chain.client._keys == {}  # no keys given: botocore's default credential chain
     assert "'s'" not in repr(Settings(s3_secret_access_key="s"))  # the secret is not printed
+
+
+# ----------------------------------------------------------------------------- what the library brings
+
+async def test_big_images_go_up_in_parts(bucket, tmp_path):
+    size = 11 * (1 << 20) + 12345  # three parts of 5 MiB, 5 MiB and the rest
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(size))
+    multipart = S3Client(bucket=bucket.bucket, region=bucket.region, endpoint_url=bucket.endpoint_url,
+                         access_key_id=bucket._keys["aws_access_key_id"],
+                         secret_access_key=bucket._keys["aws_secret_access_key"], part_bytes=5 << 20)
+    try:
+        await multipart.put_file("parts/big.bin", path, size, "image/png")
+        answer = await multipart.get("parts/big.bin")
+        async with answer["Body"] as body:
+            assert await body.read() == path.read_bytes()
+        assert answer["ETag"].strip('"').endswith("-3")  # S3's ETag of a three-part upload
+        small = tmp_path / "small.bin"
+        small.write_bytes(b"x" * 1000)
+        await multipart.put_file("parts/small.bin", small, 1000, "image/png")
+        answer = await multipart.get("parts/small.bin")
+        async with answer["Body"]:
+            assert "-" not in answer["ETag"]  # one plain PUT
+        uploads = await (await multipart.client()).list_multipart_uploads(Bucket=multipart.bucket)
+        assert not uploads.get("Uploads"), uploads  # nothing left half-uploaded
+    finally:
+        await multipart.close()
+
+
+class _LoopbackResolver(aiohttp.abc.AbstractResolver):
+    """Resolves every name to 127.0.0.1 and remembers the names: virtual-host buckets without DNS."""
+
+    def __init__(self):
+        self.asked: list[str] = []
+
+    async def resolve(self, host, port=0, family=socket.AF_INET):
+        self.asked.append(host)
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0,
+                 "flags": socket.AI_NUMERICHOST}]
+
+    async def close(self):
+        pass
+
+
+async def test_virtual_host_addressing(moto_s3, tmp_path):
+    resolver = _LoopbackResolver()
+    client = _client(moto_s3, endpoint_url=f"http://s3.mjgate.test:{moto_s3.port}", addressing="virtual",
+                     connector_args={"resolver": resolver})
+    try:
+        path = tmp_path / "v.png"
+        path.write_bytes(b"\x89PNG virtual")
+        await client.put_file("virtual/v.png", path, path.stat().st_size, "image/png")
+        assert await client.get_bytes("virtual/v.png") == path.read_bytes()
+    finally:
+        await client.close()
+    assert set(resolver.asked) == {f"{moto_s3.bucket}.s3.mjgate.test"}  # the bucket is in the host name
+
+
+@pytest.fixture
+async def instance_metadata(moto_s3):
+    """An EC2 instance metadata service (IMDSv2) on loopback that hands out STS credentials of the
+    moto role, as an instance profile does; the process's AWS configuration points only at it."""
+    sts = moto_s3.boto3("sts")
+    creds = sts.assume_role(RoleArn=moto_s3.role_arn, RoleSessionName="mjgate-test")["Credentials"]
+    calls: list[str] = []
+    token = "imds-token-" + uuid.uuid4().hex
+
+    async def put_token(request):
+        calls.append("token")
+        return web.Response(text=token)
+
+    def authorized(request) -> bool:
+        return request.headers.get("X-aws-ec2-metadata-token") == token
+
+    async def role_name(request):
+        calls.append("role")
+        return web.Response(text="mjgate-image-store") if authorized(request) else web.Response(status=401)
+
+    async def role_credentials(request):
+        calls.append("credentials")
+        if not authorized(request):
+            return web.Response(status=401)
+        return web.json_response({"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": creds["AccessKeyId"],
+                                  "SecretAccessKey": creds["SecretAccessKey"], "Token": creds["SessionToken"],
+                                  "Expiration": creds["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+    app = web.Application()
+    app.router.add_put("/latest/api/token", put_token)
+    app.router.add_get("/latest/meta-data/iam/security-credentials/", role_name)
+    app.router.add_get("/latest/meta-data/iam/security-credentials/mjgate-image-store", role_credentials)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    with pytest.MonkeyPatch.context() as env:
+        for name in list(os.environ):
+            if name.startswith("AWS_"):
+                env.delenv(name)
+        env.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        env.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+        env.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", f"http://127.0.0.1:{port}/")
+        yield {"calls": calls, "access_key_id": creds["AccessKeyId"]}
+    await runner.cleanup()
+
+
+async def test_default_chain_uses_instance_sts_credentials(moto_s3, instance_metadata, tmp_path):
+    assert instance_metadata["access_key_id"].startswith("ASIA")  # temporary STS credentials
+    settings = Settings(data_dir=tmp_path, image_store="s3", s3_bucket=moto_s3.bucket, s3_region=moto_s3.region,
+                        s3_endpoint_url=moto_s3.endpoint, s3_prefix="chain/")
+    store = build_image_store(settings, None)
+    try:
+        path = tmp_path / "c.png"
+        path.write_bytes(b"\x89PNG chain")
+        await store.client.put_file("chain/c.png", path, path.stat().st_size, "image/png")
+        assert await store.client.get_bytes("chain/c.png") == path.read_bytes()
+        credentials = await (await store.client.client())._get_credentials().get_frozen_credentials()
+        assert credentials.access_key == instance_metadata["access_key_id"]
+    finally:
+        await store.close()
+    assert {"token", "role", "credentials"} <= set(instance_metadata["calls"])
+
+
+class _FlakyProxy:
+    """A TCP proxy in front of moto that drops the first `drops` connections unanswered."""
+
+    def __init__(self, target_port: int, drops: int):
+        self.target_port = target_port
+        self.drops = drops
+        self.connections = 0
+
+    async def handle(self, reader, writer):
+        self.connections += 1
+        if self.connections <= self.drops:
+            writer.close()
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer), return_exceptions=True)
+
+
+async def test_dropped_connections_are_retried(moto_s3, tmp_path):
+    proxy = _FlakyProxy(moto_s3.port, drops=2)
+    server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = _client(moto_s3, endpoint_url=f"http://127.0.0.1:{port}", max_attempts=4)
+    try:
+        path = tmp_path / "r.png"
+        path.write_bytes(b"\x89PNG retried")
+        await client.put_file("retry/r.png", path, path.stat().st_size, "image/png")
+        assert proxy.connections >= 3  # two dropped, then answered
+        assert await client.get_bytes("retry/r.png") == path.read_bytes()
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()

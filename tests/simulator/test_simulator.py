@@ -416,9 +416,9 @@ async def test_notify_hook_receives_every_change_in_order(simulator_session):
                 await http.post("/mj/submit/imagine", json={"prompt": "tell me", "notifyHook": f"http://127.0.0.1:{port}/hook"})
             ).json()
             await asyncio.wait_for(done.wait(), timeout=5)
-            # A hook that refuses connections is counted, not fatal.
+            # A hook that refuses connections is retried, then counted, not fatal.
             await http.post("/mj/submit/imagine", json={"prompt": "x", "notifyHook": "http://127.0.0.1:9/none"})
-            for _ in range(100):
+            for _ in range(300):
                 if (await http.get("/__sim/stats")).json()["notify_failed"]:
                     break
                 await asyncio.sleep(0.05)
@@ -437,6 +437,50 @@ async def test_notify_hook_receives_every_change_in_order(simulator_session):
     ]
     assert len(received[-1]["buttons"]) == 9
     assert stats["notify_sent"] == 6 and stats["notify_failed"] >= 1
+    assert stats["notify_failed:ClientConnectorError"] >= 1 and stats["notify_retried"] >= 3
+
+
+async def test_notify_retries_5xx_and_timeouts_but_not_a_refusal(simulator_session):
+    """A receiver that fails for a moment (503) gets the post again, in order; a 4xx is final."""
+    sim = simulator_session
+    sim.configure(steps=0)  # SUBMITTED then SUCCESS: two posts per task
+    seen: dict[str, list[str]] = {"flaky": [], "refusing": []}
+    answers = {"flaky": [503, 503]}  # the first two posts fail, everything after succeeds
+    done = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        seen[name].append((await request.json())["status"])
+        if name == "refusing":
+            return web.json_response({"code": 4, "description": "no"}, status=403)
+        status = answers["flaky"].pop(0) if answers["flaky"] else 200
+        if status == 200 and seen[name][-1] == "SUCCESS":
+            done.set()
+        return web.json_response({}, status=status)
+
+    receiver = web.Application()
+    receiver.router.add_post("/hook/{name}", hook)
+    runner = web.AppRunner(receiver)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        async with httpx.AsyncClient(base_url=sim.base_url, headers=sim.headers) as http:
+            for name in ("flaky", "refusing"):
+                await http.post("/mj/submit/imagine", json={"prompt": name,
+                                                            "notifyHook": f"http://127.0.0.1:{port}/hook/{name}"})
+            await asyncio.wait_for(done.wait(), timeout=20)
+            for _ in range(100):
+                stats = (await http.get("/__sim/stats")).json()
+                if stats["notify_failed"] >= 2:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+    assert seen["flaky"] == ["SUBMITTED", "SUBMITTED", "SUBMITTED", "SUCCESS"]  # retried, still in order
+    assert seen["refusing"] == ["SUBMITTED", "SUCCESS"]  # each refused once, never retried
+    assert stats["notify_retried"] == 2 and stats["notify_failed:http_403"] == 2
+    assert stats["notify_sent"] == 2 and stats["notify_failed"] == 2
 
 
 # ---- scale, process and in-process entry points ---------------------------------------------

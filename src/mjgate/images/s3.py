@@ -1,22 +1,30 @@
 """An S3-compatible image store (AWS S3, MinIO, Cloudflare R2, ...) for several gateway instances.
 
-A small client of our own over the app's one aiohttp session: SigV4-signed PUT and GET of one
-object, path-style (`{endpoint}/{bucket}/{key}`) so MinIO-style endpoints work as they are.
+On aiobotocore (botocore over aiohttp), so signing, the credential chain, retries and addressing
+are botocore's:
 
-- put: the upstream body is streamed to a temporary file while its SHA-256 is computed, then PUT
-  from that file with Content-Length and x-amz-content-sha256 (the store checks the payload).
-  No image is ever held in memory whole.
-- serve: a signed GET with the client's Range / If-None-Match / If-Modified-Since, relayed in
-  chunks (status 200/206/304, Content-Type/Length, ETag, Content-Range) by the same relay as
-  the upstream image. If the store cannot answer, the caller falls back to the upstream.
+- credentials: MJGATE_S3_ACCESS_KEY_ID / MJGATE_S3_SECRET_ACCESS_KEY when set; otherwise botocore's
+  default chain (AWS_* variables, shared config and profiles, SSO, web identity / STS assume-role,
+  ECS/EKS container credentials, EC2 instance metadata), refreshed before they expire;
+- retries: botocore's "standard" mode (MJGATE_S3_MAX_ATTEMPTS attempts, 5xx, throttling, dropped
+  connections) with backoff;
+- addressing: MJGATE_S3_ADDRESSING=path ({endpoint}/{bucket}/{key}, what MinIO-style endpoints need)
+  or virtual ({bucket}.{endpoint host}/{key}).
+
+- put: the upstream body is streamed to a temporary file (bounded by the size limit, never held
+  in memory whole), then uploaded: one PUT up to PART_BYTES, a multipart upload above that
+  (aborted if any part fails, so no hidden partial upload is left behind).
+- serve: a GET with the client's Range / If-None-Match / If-Modified-Since; S3's own answer is
+  relayed — 200/206 streamed in chunks from the open response, 304/412/416 with their headers.
+  If the store cannot answer, the caller falls back to the upstream.
+
+Chosen over obstore after measuring both against moto (docs/benchmarks-s3.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
-import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,82 +32,167 @@ from pathlib import Path
 import aiohttp
 import structlog
 from starlette.responses import Response
-from yarl import URL
 
-from mjgate.bodies import read_head
-from mjgate.images.proxy import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, RelayedImageResponse, forwarded_request_headers
-from mjgate.images.sigv4 import EMPTY_SHA256, Credentials, sign_v4, uri_encode
-from mjgate.images.store import CHUNK_BYTES, CONTENT_TYPES
+from mjgate.images.proxy import CONNECT_TIMEOUT_S, FORWARDED_HEADERS, READ_TIMEOUT_S, RelayedImageResponse
+from mjgate.images.store import CACHE_CONTROL, CHUNK_BYTES, CONTENT_TYPES
 
 log = structlog.get_logger(__name__)
 
-PUT_TIMEOUT_S = 300
-ERROR_BODY_BYTES = 4096
-# Statuses of a GET that are the answer to give the client; anything else means "not from here".
-RELAYED_STATUSES = (200, 206, 304, 412, 416)
+PART_BYTES = 8 << 20  # multipart above this; also each part's size (S3's minimum part is 5 MiB)
+ADDRESSING_STYLES = ("path", "virtual")
+# GET answers that are the answer to give the client (botocore raises for the last three).
+ANSWERED_ERROR_STATUSES = (304, 412, 416)
+# Client request headers → get_object parameters.
+CONDITIONAL_PARAMETERS = {"range": "Range", "if-none-match": "IfNoneMatch", "if-modified-since": "IfModifiedSince"}
 
 
 class S3Error(Exception):
     pass
 
 
+def _describe(exc: Exception) -> str:
+    """HTTP status plus S3's error code (SignatureDoesNotMatch, NoSuchBucket, ...) when there is one."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = exc.response.get("Error", {}).get("Code", "")
+        return f"HTTP {status} {code}".strip()
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _status_of(exc: Exception) -> int | None:
+    response = getattr(exc, "response", None) or {}
+    return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
 class S3Client:
-    def __init__(self, http: aiohttp.ClientSession, *, bucket: str, region: str, access_key_id: str,
-                 secret_access_key: str, endpoint_url: str | None = None):
-        self.http = http
+    """One bucket through one aiobotocore client, opened on first use and closed by close()."""
+
+    def __init__(self, *, bucket: str, region: str, endpoint_url: str | None = None,
+                 access_key_id: str | None = None, secret_access_key: str | None = None,
+                 addressing: str = "path", max_attempts: int = 5, part_bytes: int = PART_BYTES,
+                 connector_args: dict | None = None):
+        if addressing not in ADDRESSING_STYLES:
+            raise ValueError(f"S3 addressing must be one of {', '.join(ADDRESSING_STYLES)}, not {addressing!r}")
+        if bool(access_key_id) != bool(secret_access_key):
+            raise ValueError("set both the S3 access key id and the secret access key, or neither "
+                             "(then the default AWS credential chain is used)")
+        if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
+            raise ValueError(f"S3 endpoint {endpoint_url!r} is not an http(s) URL")
         self.bucket = bucket
         self.region = region
-        self.credentials = Credentials(access_key_id, secret_access_key)
-        self.endpoint = (endpoint_url or f"https://s3.{region}.amazonaws.com").rstrip("/")
-        parts = URL(self.endpoint)
-        if parts.scheme not in ("http", "https") or not parts.host:
-            raise ValueError(f"S3 endpoint {self.endpoint!r} is not an http(s) URL")
-        # What the client sends as Host (and so what must be signed): the port only when it is not the default.
-        self.host = parts.raw_host if parts.is_default_port() else f"{parts.raw_host}:{parts.port}"
+        self.endpoint_url = endpoint_url.rstrip("/") if endpoint_url else None
+        self.addressing = addressing
+        self.part_bytes = part_bytes
+        self._keys = {"aws_access_key_id": access_key_id, "aws_secret_access_key": secret_access_key} \
+            if access_key_id else {}
+        self._max_attempts = max_attempts
+        self._connector_args = connector_args  # tests: a resolver for virtual-host names
+        self._context = None
+        self._client = None
+        self._opening = asyncio.Lock()
 
-    def object_url(self, key: str) -> str:
-        return f"{self.endpoint}/{uri_encode(self.bucket)}/{uri_encode(key, safe='/')}"
+    async def client(self):
+        if self._client is None:
+            async with self._opening:
+                if self._client is None:
+                    from aiobotocore.config import AioConfig
+                    from aiobotocore.session import get_session
 
-    def signed_headers(self, method: str, url: str, payload_sha256: str, extra: Mapping[str, str] = ()) -> dict:
-        """Host and x-amz-* are signed; `extra` (Range, Content-Type, ...) rides along unsigned."""
-        signed = sign_v4(method, url, {"host": self.host, "x-amz-content-sha256": payload_sha256}, payload_sha256,
-                         self.credentials, region=self.region, service="s3")
-        return {**dict(extra), **signed}
+                    config = AioConfig(
+                        s3={"addressing_style": self.addressing},
+                        retries={"mode": "standard", "max_attempts": self._max_attempts},
+                        connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S, max_pool_connections=50,
+                        # Checksums only where S3 requires them: S3-compatible stores (older MinIO, R2, ...)
+                        # refuse the CRC headers newer botocore adds by default.
+                        request_checksum_calculation="when_required",
+                        response_checksum_validation="when_required",
+                        **({"connector_args": self._connector_args} if self._connector_args else {}),
+                    )
+                    context = get_session().create_client("s3", region_name=self.region,
+                                                          endpoint_url=self.endpoint_url, config=config,
+                                                          **self._keys)
+                    self._client = await context.__aenter__()
+                    self._context = context
+        return self._client
 
-    async def put_file(self, key: str, path: Path, size: int, sha256_hex: str, content_type: str) -> None:
-        url = self.object_url(key)
-        headers = self.signed_headers("PUT", url, sha256_hex,
-                                      {"Content-Type": content_type, "Content-Length": str(size)})
-        with open(path, "rb") as body:  # aiohttp reads the file in chunks as it sends
-            async with self.http.put(URL(url, encoded=True), data=body, headers=headers, allow_redirects=False,
-                                     timeout=aiohttp.ClientTimeout(total=PUT_TIMEOUT_S)) as resp:
-                if resp.status != 200:
-                    raise S3Error(f"PUT {key}: {await _describe(resp)}")
+    async def close(self) -> None:
+        if self._context is not None:
+            context, self._context, self._client = self._context, None, None
+            await context.__aexit__(None, None, None)
 
-    async def get(self, key: str, extra: Mapping[str, str] = ()) -> aiohttp.ClientResponse:
-        """An open response (the caller closes it), whatever its status."""
-        url = self.object_url(key)
-        return await self.http.get(
-            URL(url, encoded=True), headers=self.signed_headers("GET", url, EMPTY_SHA256, extra),
-            allow_redirects=False, auto_decompress=False,
-            timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S, sock_read=READ_TIMEOUT_S),
-        )
+    async def put_file(self, key: str, path: Path, size: int, content_type: str) -> None:
+        client = await self.client()
+        try:
+            if size <= self.part_bytes:
+                with open(path, "rb") as body:
+                    await client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentLength=size,
+                                            ContentType=content_type)
+                return
+            await self._put_multipart(client, key, path, content_type)
+        except S3Error:
+            raise
+        except Exception as exc:
+            raise S3Error(f"PUT {key}: {_describe(exc)}") from None
+
+    async def _put_multipart(self, client, key: str, path: Path, content_type: str) -> None:
+        upload = await client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
+        upload_id = upload["UploadId"]
+        parts = []
+        try:
+            with open(path, "rb") as source:
+                number = 1
+                # One part in memory at a time.
+                while data := await asyncio.to_thread(source.read, self.part_bytes):
+                    done = await client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                                    PartNumber=number, Body=data)
+                    parts.append({"PartNumber": number, "ETag": done["ETag"]})
+                    number += 1
+            await client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                                   MultipartUpload={"Parts": parts})
+        except BaseException:
+            try:
+                await client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except Exception as exc:  # the original failure is the one to report
+                log.warning("S3 multipart upload could not be aborted", key=key, error=_describe(exc))
+            raise
+
+    async def get(self, key: str, headers: Mapping[str, str] = ()) -> dict:
+        """get_object's answer (its Body is open: the caller closes it); raises botocore's errors."""
+        params = {"Bucket": self.bucket, "Key": key}
+        for header, parameter in CONDITIONAL_PARAMETERS.items():
+            if header in headers:
+                params[parameter] = headers[header]
+        client = await self.client()
+        return await client.get_object(**params)
 
     async def get_bytes(self, key: str) -> bytes | None:
         """A whole (small) object, or None if there is none; for tools and tests."""
-        async with await self.get(key) as resp:
-            if resp.status == 404:
+        try:
+            answer = await self.get(key)
+        except Exception as exc:
+            if _status_of(exc) == 404:
                 return None
-            if resp.status != 200:
-                raise S3Error(f"GET {key}: {await _describe(resp)}")
-            return await resp.read()
+            raise S3Error(f"GET {key}: {_describe(exc)}") from None
+        async with answer["Body"] as body:
+            return await body.read()
+
+    async def delete(self, key: str) -> None:
+        """Remove an object; one that is not there counts as removed."""
+        client = await self.client()
+        try:
+            await client.delete_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            if _status_of(exc) != 404:
+                raise S3Error(f"DELETE {key}: {_describe(exc)}") from None
 
 
-async def _describe(resp: aiohttp.ClientResponse) -> str:
-    """HTTP status plus S3's error code (SignatureDoesNotMatch, NoSuchBucket, ...) when it gives one."""
-    body = (await read_head(resp.content, ERROR_BODY_BYTES)).decode("utf-8", "replace")
-    code = re.search(r"<Code>([^<]*)</Code>", body)
-    return f"HTTP {resp.status}" + (f" {code.group(1)}" if code else "")
+def _answered_headers(exc: Exception) -> dict[str, str]:
+    sent = (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    headers = {k: v for k, v in sent.items() if k.lower() in FORWARDED_HEADERS and k.lower() != "content-length"}
+    headers["Cache-Control"] = CACHE_CONTROL
+    return headers
 
 
 class S3ImageStore:
@@ -121,7 +214,6 @@ class S3ImageStore:
             self.spool_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix="mjgate-image-", suffix=".part", dir=self.spool_dir)
         temporary = Path(name)
-        digest = hashlib.sha256()
         written = 0
         try:
             with os.fdopen(fd, "wb") as out:
@@ -129,21 +221,28 @@ class S3ImageStore:
                     written += len(chunk)
                     if written > self.max_bytes:
                         raise ValueError(f"image larger than {self.max_bytes} bytes")
-                    digest.update(chunk)
                     await asyncio.to_thread(out.write, chunk)
-            await self.client.put_file(key, temporary, written, digest.hexdigest(), content_type)
+            await self.client.put_file(key, temporary, written, content_type)
         finally:
             temporary.unlink(missing_ok=True)
         return key
 
+    async def delete(self, key: str) -> None:
+        await self.client.delete(key)
+
+    async def close(self) -> None:
+        await self.client.close()
+
     async def serve(self, key: str, request_headers: Mapping[str, str]) -> Response | None:
         try:
-            stored = await self.client.get(key, forwarded_request_headers(request_headers))
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            log.warning("image store unreachable; serving from the upstream", key=key, error=type(exc).__name__)
+            answer = await self.client.get(key, request_headers)
+        except Exception as exc:  # botocore's ClientError / BotoCoreError, or the network
+            status = _status_of(exc)
+            if status in ANSWERED_ERROR_STATUSES:
+                return Response(status_code=status, headers=_answered_headers(exc))
+            if status is None:
+                log.warning("image store unreachable; serving from the upstream", key=key, error=_describe(exc))
+            else:
+                log.warning("image store refused; serving from the upstream", key=key, status=status)
             return None
-        if stored.status not in RELAYED_STATUSES:
-            log.warning("image store refused; serving from the upstream", key=key, status=stored.status)
-            stored.release()
-            return None
-        return RelayedImageResponse(stored, f"s3:{key}")
+        return RelayedImageResponse(answer["Body"].raw_stream, f"s3:{key}")

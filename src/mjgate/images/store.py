@@ -6,9 +6,10 @@ file, then renamed, so a reader never sees half a file), or an S3-compatible buc
 several instances (images/s3.py). Copies run in the background with bounded concurrency; a copy
 that fails, or a store that cannot answer, leaves the task served from the upstream as before.
 
-Every store has the same three methods (ImageStore): put() copies an upstream response and
-returns the key recorded in tasks.stored_image, serve() answers a client's request for a key
-(or None: serve from the upstream), and path_of() gives a local file when the store has one.
+Every store has the same methods (ImageStore): put() copies an upstream response and returns the
+key recorded in tasks.stored_image, serve() answers a client's request for a key (or None: serve
+from the upstream), path_of() gives a local file when the store has one, delete() removes a key
+(retention), close() releases the store's connections.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ class ImageStore(Protocol):
     def path_of(self, key: str) -> Path | None:
         """The key's file on local disk, if the store keeps one there."""
 
+    async def delete(self, key: str) -> None:
+        """Remove the key's image; a key that is not there counts as removed."""
+
+    async def close(self) -> None:
+        """Release connections (at shutdown)."""
+
 
 class LocalImageStore:
     def __init__(self, root: Path, max_bytes: int):
@@ -85,6 +92,14 @@ class LocalImageStore:
                 temporary.unlink()
         return key
 
+    async def delete(self, key: str) -> None:
+        path = (self.root / key).resolve()
+        if self.root.resolve() in path.parents:
+            path.unlink(missing_ok=True)
+
+    async def close(self) -> None:
+        pass
+
     async def serve(self, key: str, request_headers: Mapping[str, str]) -> Response | None:
         path = self.path_of(key)
         if path is None:
@@ -105,15 +120,13 @@ def build_image_store(settings: Settings, http: aiohttp.ClientSession) -> ImageS
     if settings.image_store == "s3":
         from mjgate.images.s3 import S3Client, S3ImageStore
 
-        secret = settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else ""
-        missing = [name for name, value in [("MJGATE_S3_BUCKET", settings.s3_bucket),
-                                            ("MJGATE_S3_ACCESS_KEY_ID", settings.s3_access_key_id),
-                                            ("MJGATE_S3_SECRET_ACCESS_KEY", secret)] if not value]
-        if missing:
-            raise ValueError(f"MJGATE_IMAGE_STORE=s3 needs {', '.join(missing)}")
-        client = S3Client(http, bucket=settings.s3_bucket, region=settings.s3_region,
-                          access_key_id=settings.s3_access_key_id, secret_access_key=secret,
-                          endpoint_url=settings.s3_endpoint_url)
+        if not settings.s3_bucket:
+            raise ValueError("MJGATE_IMAGE_STORE=s3 needs MJGATE_S3_BUCKET")
+        secret = settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None
+        client = S3Client(bucket=settings.s3_bucket, region=settings.s3_region,
+                          endpoint_url=settings.s3_endpoint_url, access_key_id=settings.s3_access_key_id,
+                          secret_access_key=secret, addressing=settings.s3_addressing,
+                          max_attempts=settings.s3_max_attempts)
         return S3ImageStore(client, settings.s3_prefix, max_bytes)
     return None
 

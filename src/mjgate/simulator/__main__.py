@@ -33,8 +33,8 @@ _HELP = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mjgate.simulator", description="A fake midjourney-proxy upstream for tests, demos and benchmarks.")
+def build_parser(prog: str = "python -m mjgate.simulator") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="A fake midjourney-proxy upstream for tests, demos and benchmarks.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081, help="0 picks a free port (printed on start)")
     defaults = SimulatorConfig()
@@ -59,8 +59,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     return SimulatorConfig(**given)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = build_parser()
+def main(argv: list[str] | None = None, prog: str = "python -m mjgate.simulator") -> None:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)

@@ -26,6 +26,7 @@ STAT_KEYS = (
     "ids_polled",
     "notify_sent",
     "notify_failed",
+    "notify_retried",
     "injected_errors",
     "injected_malformed",
     "forgotten",
@@ -90,6 +91,7 @@ class Simulator:
 
     def reset(self) -> None:
         self.restart()
+        self.notifier.cancel_pending()  # retries of forgotten tasks must not count after a reset
         self.requests.clear()
         self.stats.clear()
         self._attachments.clear()
