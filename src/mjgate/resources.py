@@ -27,6 +27,7 @@ from mjgate.ratelimit import build_rate_limiter
 from mjgate.reference import ReferenceData
 from mjgate.tasks.announcer import Announcer
 from mjgate.tasks.service import TaskService
+from mjgate.tasks.transitions import submit_grace_ms
 from mjgate.upstream import build_upstream
 from mjgate.webhooks.outbox import Outbox
 from mjgate.workers import BackgroundWorkers
@@ -57,7 +58,8 @@ class Resources:
         self.image_copier = ImageCopier(self.db, self.http, store) if store is not None else None
         self.image_sizes = ImageSizes(self.http, self.reference, self.image_copier)
         self.tasks = TaskService(self.db, self.upstream, self.events, reference=self.reference,
-                                 callback_url=self._callback_url if settings.upstream_callbacks else None)
+                                 callback_url=self._callback_url if settings.upstream_callbacks else None,
+                                 submit_grace_ms=submit_grace_ms(settings.task_timeout_s * 1000))
         self.db.hooks = CommitHooks(stage=Outbox(webhook_payloads(self.links)).stage,
                                     announce=Announcer(self.events, self.image_copier))
         self.workers: BackgroundWorkers | None = None

@@ -26,7 +26,7 @@ from mjgate.models import Channel, Task
 from mjgate.poller import repository
 from mjgate.tasks.service import TaskService
 from mjgate.tasks import transitions
-from mjgate.tasks.transitions import SUBMIT_GRACE_MS
+from mjgate.tasks.transitions import submit_grace_ms
 from mjgate.upstream.port import UpstreamUnavailable
 
 log = structlog.get_logger(__name__)
@@ -115,7 +115,7 @@ class Poller:
         return len(claimed)
 
     def _settle_reason(self, task: Task, now: int) -> str | None:
-        if not task.upstream_id and now - task.submit_time > SUBMIT_GRACE_MS:
+        if not task.upstream_id and now - task.submit_time > submit_grace_ms(self.config.task_timeout_ms):
             if task.status == "SUBMITTED":  # sent, and its answer lost
                 return "the upstream never confirmed the submission (its answer was lost)"
             return "the submission was interrupted before the upstream accepted it"

@@ -170,10 +170,17 @@ def _write(task, values: dict) -> None:
         setattr(task, key, value)
 
 
-async def record_submitted(conn, task, values: dict) -> None:
-    """The upstream's answer to the submit of a task that has none yet."""
-    await conn.execute(update(Task).where(Task.id == task.id).values(**values))
+async def record_submitted(conn, task, values: dict) -> bool:
+    """The upstream's answer to the submit of a task that has none yet. False when the upstream's
+    own callback got there first (the task was adopted, and may be further along): then only the
+    submit code is kept, once."""
+    result = await conn.execute(update(Task).where(Task.id == task.id, Task.upstream_id.is_(None)).values(**values))
+    if result.rowcount != 1:
+        if "code" in values:
+            await conn.execute(update(Task).where(Task.id == task.id, Task.code.is_(None)).values(code=values["code"]))
+        return False
     _write(task, values)
+    return True
 
 
 async def record_refused(conn, task, values: dict) -> None:
@@ -201,14 +208,15 @@ async def record_quiet_polls(conn, ids: list[int], *, lease_owner: str, updated_
     )
 
 
-async def adopt(conn, task, upstream_id: str) -> bool:
-    """Give a task whose submit answer was lost the upstream id its channel reports."""
+async def adopt(conn, task, upstream_id: str, channel_id: int) -> bool:
+    """Give a task with no upstream id yet (its submit answer lost, or not yet recorded) the job its
+    channel reports."""
     result = await conn.execute(update(Task).where(Task.id == task.id, Task.upstream_id.is_(None),
-                                                   Task.channel_id == task.channel_id)
-                                .values(upstream_id=upstream_id))
+                                                   (Task.channel_id.is_(None)) | (Task.channel_id == channel_id))
+                                .values(upstream_id=upstream_id, channel_id=channel_id))
     if result.rowcount != 1:
         return False
-    task.upstream_id = upstream_id
+    task.upstream_id, task.channel_id = upstream_id, channel_id
     return True
 
 

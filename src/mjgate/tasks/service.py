@@ -6,10 +6,10 @@ The service knows no dialect: it takes Caller + SubmitSpec and answers typed out
 
 Transactions are short on purpose: the reservation and the task row commit before the upstream
 is called (so a slow upstream holds no database lock), and the outcome commits after. A crash in
-between leaves a charged task with no upstream id; the poller settles it after SUBMIT_GRACE_MS.
+between leaves a charged task with no upstream id; the poller settles it after the submit grace.
 An upstream that takes longer than the submit timeout may still have taken the job: the task then
 keeps its charge and its channel while the upstream's own callback (which names our task) can
-adopt the job; if nothing comes within SUBMIT_GRACE_MS it fails and is refunded.
+adopt the job; if nothing comes within the submit grace it fails and is refunded.
 """
 
 from __future__ import annotations
@@ -58,13 +58,15 @@ def _taskid(value: object, name: str = "taskId") -> str:
 
 class TaskService:
     def __init__(self, db: Database, upstream: Upstream, events: EventBus | None = None, *,
-                 reference: ReferenceData | None = None, callback_url=None):
+                 reference: ReferenceData | None = None, callback_url=None,
+                 submit_grace_ms: int = transitions.SUBMIT_GRACE_MS):
         self.db = db
         self.upstream = upstream
         self.events = events or EventBus()
         self.reference = reference or ReferenceData(db)
         # callback_url(task, channel) -> the gateway's signed notify URL for this task, or None
         self.callback_url = callback_url
+        self.submit_grace_ms = submit_grace_ms  # how long an unconfirmed submission waits before it is settled
         self.health = HealthRecorder(db)  # flushed by the background loop the resources start
 
     # ------------------------------------------------------------------ finding tasks
@@ -159,7 +161,7 @@ class TaskService:
                         properties={"parentId": parent.mj_id} if parent is not None else {}, quota=price,
                         request=spec.request, notify_hook=spec.notify_hook, dialect=spec.dialect,
                         trace_id=spec.trace_id, public_base=spec.public_base[:255], submit_time=now,
-                        next_poll_at=now + transitions.SUBMIT_GRACE_MS,
+                        next_poll_at=now + self.submit_grace_ms,
                     )
                     await ledger.record_charge(session, task)
                 return task
@@ -234,7 +236,7 @@ class TaskService:
         now = now_ms()
         values = dict(channel_id=channel.id, status="SUBMITTED", updated_at=now,
                       description=f"waiting for the upstream's answer ({error})"[:2000],
-                      next_poll_at=now + transitions.SUBMIT_GRACE_MS)
+                      next_poll_at=now + self.submit_grace_ms)
         await self._record_submitted(task, values)
         log.warning("submit answer lost; the task waits to be adopted", task=task.mj_id, channel=channel.id)
         return Accepted(task, values["description"])
@@ -267,8 +269,8 @@ class TaskService:
     async def _record_submitted(self, task: Task, values: dict) -> None:
         """The upstream's answer, recorded even if the first connection is lost: the job exists now."""
         async def write(conn) -> None:
-            await repository.record_submitted(conn, task, values)
-            await unit_of(conn).changed(task)
+            if await repository.record_submitted(conn, task, values):
+                await unit_of(conn).changed(task)
 
         await self.db.run_transaction(write)
 
@@ -338,9 +340,10 @@ class TaskService:
             task = await repository.get_by_mj_id(session, mj_id)
             if task is None:
                 raise NotFound("unknown task")
-            if task.upstream_id is None and channel_id is not None and task.channel_id == channel_id \
+            if task.upstream_id is None and channel_id is not None and task.channel_id in (None, channel_id) \
                     and not task.terminal:
-                if not await repository.adopt(session, task, snap["id"]):
+                # The upstream's callback came before its submit answer was recorded (or instead of it).
+                if not await repository.adopt(session, task, snap["id"], channel_id):
                     raise Forbidden("the notification names another task")
                 log.info("adopted an upstream job whose submit answer was lost", task=mj_id, upstream=snap["id"])
             elif snap["id"] != task.upstream_id:

@@ -24,6 +24,11 @@ POLL_FAST_MS = 2_000  # soon after submission and while progress moves
 POLL_MAX_MS = 60_000  # a quiet task is still looked at every minute
 POLL_BACKOFF_STEPS = 6  # 2 s doubling six times reaches the minute
 SUBMIT_GRACE_MS = 120_000  # a task never handed upstream (a crash mid-submit) is settled after this
+
+
+def submit_grace_ms(task_timeout_ms: int) -> int:
+    """The grace before an unconfirmed submission is settled: never longer than the task timeout."""
+    return min(SUBMIT_GRACE_MS, task_timeout_ms)
 # What a client sees of a task: a change to any of these is worth a webhook; properties alone are not.
 VISIBLE_FIELDS = ("status", "progress", "image_url", "video_url", "video_urls", "buttons", "fail_reason")
 # Properties the gateway owns: an upstream's own values (its ids) never replace them.
