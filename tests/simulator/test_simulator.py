@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import time
 
@@ -12,67 +11,10 @@ import aiohttp
 import httpx
 import pytest
 from aiohttp import web
-from PIL import Image
 
 from mjgate.simulator import SimulatorConfig, start
-from tests.fixtures.simulator import SimulatorProcess, start_simulator_process
-
-TERMINAL = {"SUCCESS", "FAILURE"}
-
-
-def png_base64(colour=(200, 30, 30), size=(32, 32)) -> str:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def submit(sim: SimulatorProcess, route: str, body=None, *, content: bytes | None = None, prefix: str = "") -> dict:
-    resp = sim.http.post(
-        f"{prefix}/mj/{route}", json=body if content is None else None, content=content, headers=sim.headers
-    )
-    assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
-def fetch(sim: SimulatorProcess, task_id: str) -> httpx.Response:
-    return sim.http.get(f"/mj/task/{task_id}/fetch", headers=sim.headers)
-
-
-def wait_done(sim: SimulatorProcess, task_id: str, timeout_s: float = 5.0) -> tuple[dict, list[tuple[str, str]]]:
-    """Poll until the task ends; returns it and every (status, progress) seen on the way."""
-    seen: list[tuple[str, str]] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        task = fetch(sim, task_id).json()
-        if not seen or seen[-1] != (task["status"], task["progress"]):
-            seen.append((task["status"], task["progress"]))
-        if task["status"] in TERMINAL:
-            return task, seen
-        time.sleep(0.01)
-    raise AssertionError(f"task {task_id} did not finish; seen {seen}")
-
-
-def imagine(sim: SimulatorProcess, prompt: str = "a red fox in the snow", **extra) -> dict:
-    answer = submit(sim, "submit/imagine", {"prompt": prompt, **extra})
-    assert answer["code"] == 1, answer
-    return wait_done(sim, answer["result"])[0]
-
-
-def press(sim: SimulatorProcess, task: dict, prefix: str) -> dict:
-    """Submit the task's button whose customId starts with `prefix`."""
-    custom_id = next(b["customId"] for b in task["buttons"] if b["customId"].startswith(prefix))
-    return submit(sim, "submit/action", {"taskId": task["id"], "customId": custom_id})
-
-
-def get_image(sim: SimulatorProcess, url: str) -> Image.Image:
-    resp = httpx.get(url)  # no secret: result files are public like a CDN
-    assert resp.status_code == 200
-    assert resp.headers["content-type"] == "image/png"
-    assert int(resp.headers["content-length"]) == len(resp.content)
-    img = Image.open(io.BytesIO(resp.content))
-    img.load()
-    return img
-
+from tests.fixtures.simulator import start_simulator_process
+from tests.simulator.helpers import TERMINAL, fetch, get_image, imagine, png_base64, press, submit, wait_done
 
 # ---- lifecycle and results -------------------------------------------------------------------
 
@@ -184,9 +126,14 @@ def test_other_submit_routes(simulator_session):
     assert blended["action"] == "BLEND"
     assert get_image(sim, blended["imageUrl"]).size == (2 * size, 2 * round(size * 2 / 3))
 
-    shorten = wait_done(sim, submit(sim, "submit/shorten", {"prompt": "a very long prompt about foxes --v 6"})["result"])[0]
+    long_prompt = "a very long prompt about foxes --v 6"
+    shorten = wait_done(sim, submit(sim, "submit/shorten", {"prompt": long_prompt})["result"])[0]
     assert shorten["action"] == "SHORTEN" and shorten["imageUrl"] is None
-    assert len(shorten["prompt"].split("\n\n")) == 5 and all("--v 6" in o for o in shorten["prompt"].split("\n\n"))
+    # As midjourney-proxy: the prompt stays as sent; the five options are the description and finalPrompt.
+    assert shorten["prompt"] == shorten["promptEn"] == long_prompt
+    options = shorten["description"].split("\n\n")
+    assert len(options) == 5 and all("--v 6" in o for o in options)
+    assert shorten["properties"]["finalPrompt"] == shorten["description"]
 
     upload = submit(sim, "submit/upload-discord-images", {"base64Array": [png_base64()]})
     assert upload["code"] == 1 and httpx.get(upload["result"][0]).status_code == 200
@@ -195,11 +142,12 @@ def test_other_submit_routes(simulator_session):
     assert get_image(sim, wait_done(sim, swap["result"])[0]["imageUrl"]).size == (size, size)
 
     edits = submit(sim, "submit/edits", {"prompt": "make it blue", "image": png_base64()})
-    assert wait_done(sim, edits["result"])[0]["action"] == "EDITS"
+    assert wait_done(sim, edits["result"])[0]["action"] == "EDIT"  # midjourney-proxy's name for it
 
     upscale = wait_done(sim, press(sim, imagine(sim), "MJ::JOB::upsample::1::")["result"])[0]
     video = wait_done(sim, press(sim, upscale, "MJ::JOB::animate_high::")["result"])[0]
-    assert video["action"] == "VIDEO" and video["videoUrls"] == [{"url": video["videoUrl"]}]
+    assert video["action"] == "VIDEO" and len(video["videoUrls"]) == 4
+    assert video["videoUrls"][0] == {"url": video["videoUrl"]}
     clip = httpx.get(video["videoUrl"])
     assert clip.headers["content-type"] == "video/mp4" and clip.content[4:8] == b"ftyp"
 

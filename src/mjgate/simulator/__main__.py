@@ -23,13 +23,22 @@ _HELP = {
     "malformed_rate": "fraction of /mj requests answered 200 with a body that is not JSON",
     "slow_seconds": "extra delay before answering each /mj request",
     "forget_rate": "fraction of accepted tasks that are never seen again",
-    "core_size": "tasks running at once",
-    "queue_size": "tasks waiting beyond core_size (code 22); more are refused (code 23)",
+    "core_size": "tasks running at once (one midjourney-proxy account); buttons and modals count too",
+    "queue_size": "tasks waiting beyond core_size, FIFO (code 22 + numberOfQueues); more are refused (code 23)",
+    "first_queued_success": "answer code 1, not 22, to a waiting task with none ahead (what midjourney-proxy does)",
     "banned_words": "comma-separated words answered with code 24",
     "image_size": "pixels of one picture (a grid is twice as wide and high)",
     "notify": "POST task changes to each task's notifyHook",
     "seed": "seed for the random knobs (default: unseeded)",
     "public_base_url": "base of imageUrl (default: the address it listens on)",
+    "default_mode": "mode of a submit with no /mj-fast|relax|turbo prefix and no --fast/--relax/--turbo flag",
+    "no_fast_hours": "the account is out of fast hours: fast and turbo jobs are accepted, then end FAILURE with "
+                     "failReason 'Credits exhausted: ... no fast hours left ...' (Midjourney's error embed, as "
+                     "midjourney-proxy fails the job); relax jobs, describe and shorten run",
+    "fast_hours": "fast GPU hours the account has; fast jobs spend their running time (turbo twice), and at 0 "
+                  "they fail as with --no-fast-hours (default: unlimited)",
+    "cancel_supported": "serve POST /mj/task/{id}/cancel; off: that route answers 404 like an upstream without it",
+    "progress_images": "while IN_PROGRESS, imageUrl points at a blurred intermediate picture",
 }
 
 
@@ -41,9 +50,14 @@ def build_parser(prog: str = "python -m mjgate.simulator") -> argparse.ArgumentP
     for f in dataclasses.fields(SimulatorConfig):
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
-        help_text = f"{_HELP[f.name]} (default: {default!r})"
+        help_text = _HELP[f.name] if "(default" in _HELP[f.name] else f"{_HELP[f.name]} (default: {default!r})"
         if FIELD_KINDS[f.name] == "bool":
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, help=help_text)
+            # Two explicit flags, not BooleanOptionalAction: that one reads every "--no-..." as
+            # False, which would turn --no-fast-hours (a knob named no_fast_hours) upside down.
+            pair = parser.add_mutually_exclusive_group()
+            pair.add_argument(flag, dest=f.name, action="store_const", const=True, help=help_text)
+            pair.add_argument("--no-" + flag[2:], dest=f.name, action="store_const", const=False,
+                              help=f"turn {flag} off")
         else:
             parser.add_argument(flag, dest=f.name, metavar=f.name.upper(), help=help_text)
     return parser

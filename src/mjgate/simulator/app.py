@@ -7,10 +7,10 @@ import hashlib
 from aiohttp import web
 
 from . import control
+from .cancel import cancel
 from .config import SimulatorConfig
 from .faults import simulator_middleware
 from .httputil import ROUTE_PREFIXES, body_object, json_reply, read_json
-from .render import TINY_MP4
 from .runtime import SIM, Simulator
 from .submit import SUBMIT_ROUTES
 
@@ -86,11 +86,25 @@ async def image(request: web.Request) -> web.Response:
     return web.Response(body=data, content_type=content_type, headers=headers)
 
 
+async def progress_image(request: web.Request) -> web.Response:
+    sim = request.app[SIM]
+    task = sim.store.get(request.match_info["task_id"])
+    data = await sim.progress_image(task, int(request.match_info["percent"])) if task else None
+    if data is None:
+        return _not_found("image not found")
+    sim.stats["progress_images_served"] += 1
+    return web.Response(body=data, content_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
+
+
 async def video(request: web.Request) -> web.Response:
-    task = request.app[SIM].store.get(request.match_info["task_id"])
-    if task is None or task.action != "VIDEO" or task.status != "SUCCESS":
+    """Clip N of a video job (`/mj/video/{id}/{N}.mp4`); `/mj/video/{id}.mp4` is clip 0."""
+    sim = request.app[SIM]
+    task = sim.store.get(request.match_info["task_id"])
+    data = await sim.video(task, int(request.match_info.get("index", 0))) if task else None
+    if data is None:
         return _not_found("video not found")
-    return web.Response(body=TINY_MP4, content_type="video/mp4")
+    sim.stats["videos_served"] += 1
+    return web.Response(body=data, content_type="video/mp4", headers={"Cache-Control": "public, max-age=86400"})
 
 
 async def attachment(request: web.Request) -> web.Response:
@@ -108,7 +122,10 @@ READ_ROUTES = [
     ("GET", "/mj/task/queue", queue),
     ("GET", "/mj/task/{task_id}/image-seed", image_seed),
     ("GET", "/mj/image/{task_id}.png", image),
+    ("GET", r"/mj/image/{task_id}/progress-{percent:\d+}.png", progress_image),
     ("GET", "/mj/video/{task_id}.mp4", video),
+    ("GET", r"/mj/video/{task_id}/{index:\d}.mp4", video),
+    ("POST", "/mj/task/{task_id}/cancel", cancel),
     ("GET", "/mj/attachments/{name}", attachment),
 ]
 

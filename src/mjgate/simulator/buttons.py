@@ -18,7 +18,9 @@ GRID_ACTIONS = frozenset(
         "HIGH_VARIATION",
         "LOW_VARIATION",
         "INPAINT",
+        "EDIT",  # what midjourney-proxy (trueai-org) calls /submit/edits jobs
         "EDITS",
+        "RETEXTURE",
     }
 )
 # Actions whose result is one picture.

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RATE_FIELDS = ("failure_rate", "error_rate", "malformed_rate", "forget_rate")
+MODES = ("fast", "relax", "turbo")
 
 
 @dataclass
@@ -22,11 +23,17 @@ class SimulatorConfig:
     forget_rate: float = 0.0
     core_size: int = 3
     queue_size: int = 10
+    first_queued_success: bool = False
     banned_words: list[str] = field(default_factory=lambda: ["nsfw-banned"])
     image_size: int = 256
     notify: bool = True
     seed: int | None = None
     public_base_url: str | None = None
+    default_mode: str = "fast"
+    no_fast_hours: bool = False
+    fast_hours: float | None = None
+    cancel_supported: bool = True
+    progress_images: bool = True
 
     def __post_init__(self) -> None:
         self.validate()
@@ -44,6 +51,10 @@ class SimulatorConfig:
         if self.core_size < 0:
             # 0 is allowed: an upstream with no free account, refusing everything (23) once queue_size is 0 too.
             raise ValueError("core_size must not be negative")
+        if self.default_mode not in MODES:
+            raise ValueError(f"default_mode must be one of {', '.join(MODES)}, got {self.default_mode!r}")
+        if self.fast_hours is not None and self.fast_hours < 0:
+            raise ValueError("fast_hours must not be negative")
         # Bounded so a typo cannot make every image request render for seconds.
         if not 16 <= self.image_size <= 2048:
             raise ValueError("image_size must be between 16 and 2048")
@@ -69,7 +80,7 @@ def coerce(name: str, raw: Any, current: Any) -> Any:
     kind = FIELD_KINDS[name]
     try:
         if raw is None:
-            if kind in ("opt_int", "opt_str"):
+            if kind in ("opt_int", "opt_str", "opt_float"):
                 return None
             raise ValueError
         if kind == "bool":
@@ -88,7 +99,7 @@ def coerce(name: str, raw: Any, current: Any) -> Any:
             raise ValueError
         if isinstance(raw, bool):
             raise ValueError  # true/false is almost certainly a mistake for a number or text
-        if kind == "float":
+        if kind in ("float", "opt_float"):
             return float(raw)
         if kind in ("int", "opt_int"):
             if isinstance(raw, float) and not raw.is_integer():
@@ -108,6 +119,7 @@ _KIND_OF_ANNOTATION = {
     "bool": "bool",
     "list[str]": "words",
     "int | None": "opt_int",
+    "float | None": "opt_float",
     "str | None": "opt_str",
 }
 FIELD_KINDS = {f.name: _KIND_OF_ANNOTATION[f.type] for f in dataclasses.fields(SimulatorConfig)}

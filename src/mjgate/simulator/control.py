@@ -51,6 +51,17 @@ async def finish_all(request: web.Request) -> web.Response:
     return json_reply({"finished": request.app[SIM].store.finish_all()})
 
 
+async def finish_one(request: web.Request) -> web.Response:
+    """End one task now (its planned success or failure); its slot goes to the next waiting task."""
+    store = request.app[SIM].store
+    task = store.get(request.match_info["task_id"])
+    if task is None:
+        return json_reply({"error": "task not found"}, status=404)
+    if not store.finish(task):
+        return json_reply({"error": f"task {task.id} is {task.status}"}, status=409)
+    return json_reply({"finished": task.id, "status": task.status})
+
+
 async def big_image(request: web.Request) -> web.StreamResponse:
     """N MB behind a PNG signature, streamed in chunks: for testing the gateway's image relay.
 
@@ -99,4 +110,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/__sim/reset", reset)
     app.router.add_post("/__sim/restart", restart)
     app.router.add_post("/__sim/finish-all", finish_all)
+    app.router.add_post("/__sim/finish/{task_id}", finish_one)
     app.router.add_get("/__sim/big-image", big_image)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +23,15 @@ class _Invalid:
         self.error = error
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file part of a multipart/form-data body (video-swap's `targetFile`)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
 def json_reply(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=dumps)
 
@@ -34,11 +44,31 @@ def split_mode(path: str) -> tuple[str | None, str]:
     return None, path
 
 
+async def _read_form(request: web.Request) -> dict | _Invalid:
+    try:
+        form = await request.post()
+    except ValueError as exc:
+        return _Invalid(f"multipart body could not be read: {exc}")
+    body: dict[str, Any] = {}
+    for key, value in form.items():
+        if isinstance(value, web.FileField):
+            body[key] = Upload(value.filename, value.content_type, value.file.read())
+        else:
+            body[key] = value
+    return body
+
+
 async def read_json(request: web.Request) -> Any:
-    """Parse the body once per request; a body that is not JSON yields an `_Invalid`."""
+    """Parse the body once per request; a body that is not JSON yields an `_Invalid`.
+
+    multipart/form-data (midjourney-proxy's video-swap takes a form) becomes a dict of its
+    fields, file parts as `Upload`s.
+    """
     if _BODY not in request:
         parsed: Any = None
-        if request.body_exists:
+        if request.content_type.startswith("multipart/"):
+            parsed = await _read_form(request)
+        elif request.body_exists:
             raw = await request.read()
             if raw.strip():
                 try:
@@ -50,7 +80,14 @@ async def read_json(request: web.Request) -> Any:
 
 
 def logged_json(value: Any) -> Any:
-    return None if isinstance(value, _Invalid) else value
+    if isinstance(value, _Invalid):
+        return None
+    if isinstance(value, dict) and any(isinstance(v, Upload) for v in value.values()):
+        return {
+            k: {"filename": v.filename, "contentType": v.content_type, "bytes": len(v.data)} if isinstance(v, Upload) else v
+            for k, v in value.items()
+        }
+    return value
 
 
 def body_object(value: Any) -> dict | str:

@@ -13,19 +13,21 @@ import re
 import textwrap
 from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from . import mp4
 
 _AR = re.compile(r"--(?:ar|aspect)\s+(\d{1,3})\s*:\s*(\d{1,3})")
 _DIMENSIONS = {"PORTRAIT": (2, 3), "SQUARE": (1, 1), "LANDSCAPE": (3, 2)}
 
 # The bytes of a PNG signature followed by the start of an IHDR chunk: enough for a sniffer.
 PNG_PREFIX = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"
-# A tiny MP4: an `ftyp` box and a `free` box. Players will not play it, but sniffers and
-# downloaders see a video file of a known size.
-TINY_MP4 = (
-    b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
-    + b"\x00\x00\x00\x10freemjgatesm"
-)
+# Videos: short and small, because every frame is stored uncompressed (see mp4.py).
+VIDEO_FPS = 8
+VIDEO_FRAMES = 12
+VIDEO_LONG_SIDE = {"480p": 128, "720p": 192}
+# Where each of a job's four videos drifts to while it slowly zooms in: they must differ.
+_DRIFT = [(1, 0), (-1, 0), (0, 1), (0, -1)]
 
 
 def aspect_of(prompt: str, dimensions: str | None = None) -> tuple[int, int]:
@@ -110,6 +112,57 @@ def render_grid(seed_text: str, prompt: str, size: tuple[int, int]) -> bytes:
 def render_single(seed_text: str, index: int, prompt: str, size: tuple[int, int]) -> bytes:
     """Cell `index` (1-4) of the grid seeded by `seed_text`, on its own."""
     return _png(draw_cell(f"{seed_text}#{index}", prompt, f"U{index}", size))
+
+
+def render_progress(final_png: bytes, percent: int) -> bytes:
+    """The finished picture as it looks `percent`% of the way: coarse and blurred early, sharper later.
+
+    Midjourney's intermediate images are the final composition emerging from noise; a picture
+    downscaled (less detail) and blurred (less edge), both easing off with progress, reads the same
+    and is derived from the final image, so it is seeded exactly like it.
+    """
+    done = max(1, min(99, percent)) / 100
+    img = Image.open(io.BytesIO(final_png)).convert("RGB")
+    w, h = img.size
+    detail = 0.03 + 0.3 * done  # fraction of the pixels kept
+    small = img.resize((max(2, round(w * detail)), max(2, round(h * detail))), Image.Resampling.BILINEAR)
+    coarse = small.resize((w, h), Image.Resampling.BILINEAR)
+    blurred = coarse.filter(ImageFilter.GaussianBlur(radius=max(0.5, (1 - done) * min(w, h) / 24)))
+    return _png(blurred)
+
+
+def video_size(aspect: tuple[int, int], resolution: str) -> tuple[int, int]:
+    """Frame size for a resolution: the longest side fixed, both sides multiples of 16."""
+    long_side = VIDEO_LONG_SIDE.get(resolution, VIDEO_LONG_SIDE["480p"])
+    w, h = aspect
+    blocks = int(long_side * min(w, h) / max(w, h) / mp4.MB + 0.5)  # half up, not to even
+    short = max(mp4.MB, blocks * mp4.MB)
+    return (long_side, short) if w >= h else (short, long_side)
+
+
+def render_video(seed_text: str, index: int, prompt: str, aspect: tuple[int, int], resolution: str,
+                 variant: int, loop: bool) -> bytes:
+    """An MP4 of cell `index` of the grid seeded by `seed_text`, slowly zooming in.
+
+    `variant` (0-3) picks the drift direction so a job's four videos differ; `loop` plays the
+    motion forward then back, so the last frame meets the first as a looping video's must.
+    """
+    size = video_size(aspect, resolution)
+    zoom = 1.25
+    source = draw_cell(f"{seed_text}#{index}", prompt, f"U{index}", (round(size[0] * zoom), round(size[1] * zoom)))
+    dx, dy = _DRIFT[variant % len(_DRIFT)]
+    steps = VIDEO_FRAMES // 2 + 1 if loop else VIDEO_FRAMES
+    frames = []
+    for i in range(steps):
+        t = i / max(1, steps - 1)
+        scale = 1 + (zoom - 1) * t  # from the whole source to its central 1/1.25: a slow zoom in
+        cw, ch = source.width / scale, source.height / scale
+        left = (source.width - cw) / 2 * (1 + dx * t)
+        top = (source.height - ch) / 2 * (1 + dy * t)
+        frames.append(source.resize(size, Image.Resampling.BILINEAR, box=(left, top, left + cw, top + ch)))
+    if loop:
+        frames += frames[-2:0:-1]
+    return mp4.encode(frames, VIDEO_FPS)
 
 
 def sniff_image_type(data: bytes) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
 from random import Random
 from typing import Any
 
@@ -17,7 +18,9 @@ from .state import Task, TaskStore
 
 REQUEST_LOG_SIZE = 10_000
 IMAGE_CACHE_SIZE = 256
+VIDEO_CACHE_SIZE = 32  # a clip is a few hundred KB (uncompressed frames)
 ATTACHMENT_LIMIT = 2_000
+# Counters; /__sim/stats shows every one, 0 until it moves.
 STAT_KEYS = (
     "requests",
     "submits",
@@ -31,6 +34,12 @@ STAT_KEYS = (
     "injected_malformed",
     "forgotten",
     "images_served",
+    "progress_images_served",
+    "videos_served",
+    "max_running_seen",
+    "refused_queue_full",
+    "failed_no_fast_hours",
+    "cancelled",
 )
 
 
@@ -41,11 +50,14 @@ class Simulator:
         self.stats: Counter[str] = Counter()
         self.requests: deque[dict] = deque(maxlen=REQUEST_LOG_SIZE)
         self.notifier = Notifier(self.stats)
-        self.store = TaskStore(lambda: self.config, lambda: self.rng, self._task_changed)
+        self.store = TaskStore(lambda: self.config, lambda: self.rng, self._task_changed, self.stats)
         self.bound_base_url: str | None = None
         self._attachments: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
-        self._images: OrderedDict[tuple[str, int], bytes] = OrderedDict()
-        self._rendering: dict[tuple[str, int], asyncio.Future[bytes]] = {}
+        # Rendered media by (task id, what, size), what being "picture", "progress-N" or
+        # "video-N"; two LRUs so a few big clips never push out the many small pictures.
+        self._images: OrderedDict[tuple[str, str, int], bytes] = OrderedDict()
+        self._videos: OrderedDict[tuple[str, str, int], bytes] = OrderedDict()
+        self._rendering: dict[tuple[str, str, int], asyncio.Future[bytes]] = {}
 
     # ---- knobs ------------------------------------------------------------------------------
 
@@ -69,17 +81,21 @@ class Simulator:
         self.store.pump()  # a bigger core_size frees queued tasks now, not at the next finish
         return new
 
-    def stats_view(self) -> dict[str, int]:
-        view = {key: 0 for key in STAT_KEYS}
+    def stats_view(self) -> dict[str, int | float | None]:
+        view: dict[str, int | float | None] = {key: 0 for key in STAT_KEYS}
         view.update(self.stats)
         view["tasks"] = len(self.store.tasks)
         view["active"] = len(self.store.active())
+        view["running"] = self.store.running_count
+        view["queued"] = self.store.queued_count
+        left = self.store.fast_hours_left()
+        view["fast_hours_left"] = None if left is None else round(left, 6)
         return view
 
     # ---- tasks ------------------------------------------------------------------------------
 
     def task_json(self, task: Task) -> dict:
-        return task.to_json(self.base_url)
+        return task.to_json(self.base_url, self.config.progress_images)
 
     def _task_changed(self, task: Task) -> None:
         if self.config.notify and task.notify_hook:
@@ -88,12 +104,14 @@ class Simulator:
     def restart(self) -> None:
         self.store.clear()
         self._images.clear()
+        self._videos.clear()
 
     def reset(self) -> None:
         self.restart()
         self.notifier.cancel_pending()  # retries of forgotten tasks must not count after a reset
         self.requests.clear()
         self.stats.clear()
+        self.store.fast_seconds_used = 0.0  # a restart keeps the account's usage; a reset does not
         self._attachments.clear()
 
     # ---- media ------------------------------------------------------------------------------
@@ -121,35 +139,57 @@ class Simulator:
             sniffed = render.sniff_image_type(data)
             if sniffed:
                 return data, sniffed
-            kind = "single"  # not a picture we recognise: show a placeholder instead
-        key = (task.id, self.config.image_size)
-        cached = self._images.get(key)
-        if cached is None:
-            cached = await self._render_once(key, task, kind)
-        else:
-            self._images.move_to_end(key)
-        return cached, "image/png"
+        return await self._picture(task), "image/png"
 
-    async def _render_once(self, key: tuple[str, int], task: Task, kind: str) -> bytes:
-        # Many clients fetch a fresh image at the same moment; they share one rendering.
+    async def progress_image(self, task: Task, percent: int) -> bytes | None:
+        """The picture `percent`% of the way, derived from the final one (any status: Discord's
+        intermediate attachments stay reachable after the job ends)."""
+        if task.image_kind not in ("grid", "single") or not 0 < percent < 100:
+            return None
+        final = await self._picture(task)
+        return await self._render_once((task.id, f"progress-{percent}", self.config.image_size),
+                                       lambda: render.render_progress(final, percent))
+
+    async def video(self, task: Task, index: int) -> bytes | None:
+        if task.status != "SUCCESS" or not 0 <= index < task.video_count:
+            return None
+
+        def draw() -> bytes:
+            cell = task.render_index or 1
+            return render.render_video(task.render_seed, cell, task.prompt, task.aspect, task.video_resolution,
+                                       index, task.video_loop)
+
+        return await self._render_once((task.id, f"video-{index}", 0), draw, self._videos, VIDEO_CACHE_SIZE)
+
+    async def _picture(self, task: Task) -> bytes:
+        size = render.cell_size(self.config.image_size, task.aspect)
+        if task.image_kind == "grid":
+            def draw() -> bytes:
+                return render.render_grid(task.render_seed, task.prompt, size)
+        else:  # a single picture; also the placeholder for an upload we do not recognise
+            def draw() -> bytes:
+                return render.render_single(task.render_seed, task.render_index or 1, task.prompt, size)
+        return await self._render_once((task.id, "picture", self.config.image_size), draw)
+
+    async def _render_once(self, key: tuple[str, str, int], draw: Callable[[], bytes],
+                           cache: OrderedDict | None = None, keep: int = IMAGE_CACHE_SIZE) -> bytes:
+        """Render in a thread once per key; clients asking at the same moment share the result."""
+        cache = self._images if cache is None else cache
+        cached = cache.get(key)
+        if cached is not None:
+            cache.move_to_end(key)
+            return cached
         future = self._rendering.get(key)
         if future is None:
-            size = render.cell_size(key[1], task.aspect)
-            if kind == "grid":
-                job = asyncio.to_thread(render.render_grid, task.render_seed, task.prompt, size)
-            else:
-                job = asyncio.to_thread(
-                    render.render_single, task.render_seed, task.render_index or 1, task.prompt, size
-                )
-            future = asyncio.ensure_future(job)
+            future = asyncio.ensure_future(asyncio.to_thread(draw))
             self._rendering[key] = future
             try:
                 data = await future
             finally:
                 del self._rendering[key]
-            self._images[key] = data
-            while len(self._images) > IMAGE_CACHE_SIZE:
-                self._images.popitem(last=False)
+            cache[key] = data
+            while len(cache) > keep:
+                cache.popitem(last=False)
             return data
         return await asyncio.shield(future)
 
