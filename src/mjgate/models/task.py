@@ -1,4 +1,4 @@
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mjgate.db.base import Base, BigId
@@ -25,6 +25,8 @@ class Task(Base):
         Index("ix_tasks_stats", "submit_time", "channel_id", "user_id", *_STATS_COLUMNS),
         Index("ix_tasks_user_stats", "user_id", "submit_time", *_STATS_COLUMNS),
         Index("ix_tasks_status_submit", "status", "submit_time", "id"),
+        # The gateway queue: only tasks waiting for a channel carry a queued_at.
+        Index("ix_tasks_queued", "queued_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -72,6 +74,11 @@ class Task(Base):
     upstream_missing: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The base URL the client used, for absolute URLs in callbacks sent later.
     public_base: Mapped[str] = mapped_column(String(255), default="", server_default="")
+
+    # Waiting in the gateway queue for a channel since this time (None = not queued).
+    queued_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Counted in its user's, key's and channel's in_flight; cleared (once) when it finishes.
+    holds_slot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @property
     def terminal(self) -> bool:

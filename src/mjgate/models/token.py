@@ -1,4 +1,4 @@
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, String
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mjgate.db.base import Base, BigId
@@ -21,5 +21,8 @@ class ApiKey(Base):
     used_quota: Mapped[int] = mapped_column(BigInteger, default=0)
     allowed_actions: Mapped[list | None] = mapped_column(JSON, nullable=True)  # None = every action
     allowed_ips: Mapped[list | None] = mapped_column(JSON, nullable=True)  # None = any address
+    # Unfinished tasks submitted with this key, and the most allowed (None = no limit of its own).
+    in_flight: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_in_flight: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     accessed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

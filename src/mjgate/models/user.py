@@ -21,6 +21,11 @@ class User(Base):
     # How many task rows the user has: kept by the reservation's own UPDATE, so a listing's total
     # needs no count over the user's tasks (12-18 ms at 100k on PostgreSQL).
     task_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Tasks not yet finished (queued or running) and the most an admin lets the user have (None = no
+    # limit); last_dispatch_at orders users fairly when the gateway queue hands out free capacity.
+    in_flight: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_in_flight: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_dispatch_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # sha256 hex of the dashboard access token; the token itself is shown once.
     access_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
