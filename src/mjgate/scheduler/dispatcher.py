@@ -87,7 +87,8 @@ class Dispatcher:
         await self._expire(now)
         async with self.db.reading() as conn:
             waiting = await repository.fair_queue(conn, BATCH)
-        metrics.QUEUE_DEPTH.set(len(waiting))
+        depth = len(waiting) if len(waiting) < BATCH else await self._depth()
+        metrics.QUEUE_DEPTH.set(depth)
         taken = 0
         blocked: set[tuple] = set()  # kinds of task no channel had room for in this pass
         for task in waiting:
@@ -107,7 +108,13 @@ class Dispatcher:
             sending = asyncio.create_task(self._send(task, channel, queued_at))
             self._sending.add(sending)
             sending.add_done_callback(self._sending.discard)
+        # New tasks queue behind the waiting ones for as long as some are left.
+        self.service.queue_waiting = depth > taken
         return taken
+
+    async def _depth(self) -> int:
+        async with self.db.reading() as conn:
+            return await repository.queue_depth(conn)
 
     async def _send(self, task, channel, queued_at: int) -> None:
         try:

@@ -99,8 +99,12 @@ async def enqueue(conn, task, request: dict, queued_at: int, now: int) -> bool:
 
 
 async def fair_queue(conn, limit: int) -> list[TaskRecord]:
-    """Queued tasks in the order to dispatch them: round-robin across users (each user's n-th task
-    after every user's (n-1)-th; among equals, the user served longest ago first), FIFO within a user."""
+    """Queued tasks in the order to dispatch them: round-robin across users, FIFO within a user.
+
+    Each user's n-th queued task goes after every user's (n-1)-th, so one heavy user's backlog
+    never holds back the others; among equals the user served longest ago goes first (each pass
+    starts a new round, so the round-robin carries on across passes).
+    """
     rank = func.row_number().over(partition_by=Task.user_id, order_by=(Task.queued_at, Task.id)).label("rank")
     ranked = select(Task.id.label("id"), Task.user_id.label("user_id"), Task.queued_at.label("queued_at"),
                     rank).where(QUEUED).subquery("ranked")

@@ -82,6 +82,9 @@ class TaskService:
         self.callback_url = callback_url
         self.submit_grace_ms = submit_grace_ms  # how long an unconfirmed submission waits before it is settled
         self.health = HealthRecorder(db)  # flushed by the background loop the resources start
+        # Whether tasks wait in the gateway queue (as this process last saw it): a new task for
+        # capacity-bound channels then queues behind them instead of taking a slot that frees first.
+        self.queue_waiting = False
 
     # ------------------------------------------------------------------ finding tasks
 
@@ -241,6 +244,9 @@ class TaskService:
         gateway queue. `requeue_at`: a dispatch from the queue (the one channel's slot is held, and
         the task goes back to its place in the queue unless the channel refuses it for good)."""
         claimed = requeue_at is not None
+        if self.queue_waiting and not claimed and channels and all(counted(c) for c in channels) \
+                and request["operation"] != "upload":
+            return await self._enqueue(task, request)  # first come, first served
         last: SubmitAnswer | None = None
         last_error = ""
         full = not channels
@@ -304,6 +310,8 @@ class TaskService:
             return (await slots.queue_positions(conn, [task])).get(task.id, 0)
 
         ahead = await self.db.run_transaction(write)
+        if ahead is not None:
+            self.queue_waiting = True
         if ahead is None:  # finished meanwhile (adopted by an upstream callback, or cancelled)
             async with self.db.reading() as session:
                 fresh = await repository.get(session, task.id)
