@@ -153,3 +153,20 @@ async def test_the_bus_marks_caches_stale_on_other_instances_notices_only():
     finally:
         await bus.stop()
         await redis.aclose()
+
+
+async def test_a_bus_that_was_cut_off_drops_the_caches_when_it_subscribes_again(redis_server):
+    """Notices sent while an instance was not subscribed are lost, so it assumes it missed one."""
+    bus = EventBus(redis_server.url)
+    try:
+        await bus.start()  # Redis is down: degraded, nothing cached is dropped
+        assert bus.status == "degraded"
+        before = invalidation.generation()
+        redis_server.start()
+        deadline = time.monotonic() + WAIT_S
+        while bus.status != "ok":
+            assert time.monotonic() < deadline, "the bus never reconnected"
+            await asyncio.sleep(0.05)
+        assert invalidation.generation() > before
+    finally:
+        await bus.stop()
