@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -76,7 +77,8 @@ def run_with_database(fn: Callable[[Database], Awaitable[Any]]) -> Any:
     async def runner():
         db = Database(settings.database_url)
         try:
-            return await fn(db)
+            async with _reference_notices(settings.redis_url):
+                return await fn(db)
         finally:
             await db.dispose()
 
@@ -85,6 +87,33 @@ def run_with_database(fn: Callable[[Database], Awaitable[Any]]) -> Any:
     except GatewayError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None
+
+
+@contextlib.asynccontextmanager
+async def _reference_notices(redis_url: str | None):
+    """With Redis configured, a key, user, channel or price change made by a command reaches the
+    running servers' caches at once (as one made through the admin API does)."""
+    if not redis_url:
+        yield
+        return
+    from mjgate import invalidation
+    from mjgate.events import publish_reference_change, redis_client
+
+    redis = redis_client(redis_url)
+
+    async def tell_servers() -> None:
+        try:
+            await publish_reference_change(redis, origin="cli")
+        except Exception as exc:
+            typer.echo(f"warning: could not tell running servers through Redis ({str(exc) or type(exc).__name__}); "
+                       "they see the change within their cache TTL", err=True)
+
+    invalidation.on_local_change(tell_servers)
+    try:
+        yield
+    finally:
+        invalidation.remove_listener(tell_servers)
+        await redis.aclose()
 
 
 def run_in_transaction(fn: Callable[[Any], Awaitable[Any]]) -> Any:

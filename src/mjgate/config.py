@@ -26,9 +26,10 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path("./data"), description="Where the SQLite file, the secret key and stored images live.")
     redis_url: str | None = Field(
-        None, description="Optional Redis for shared rate limits and cross-instance events. A Redis that is down "
-        "(at start or later) is not fatal: events and rate limits are per process until it returns, and "
-        "/readyz reports `redis` as ok, degraded or off.",
+        None, description="Optional Redis for shared rate limits, cross-instance events, and cache invalidation "
+        "(a key, user, channel or price changed on one instance or by a CLI command is seen by every other instance "
+        "at once). A Redis that is down (at start or later) is not fatal: events and rate limits are per process "
+        "and caches expire by their TTL until it returns, and /readyz reports `redis` as ok, degraded or off.",
     )
     secret_key: str | None = Field(
         None,
@@ -46,7 +47,8 @@ class Settings(BaseSettings):
     )
     relay_auth_cache_s: float = Field(
         2.0, description="How long an authenticated API key (and its owner) is reused without a database "
-        "read; disabling a key or user takes effect within this time. 0 turns the cache off.",
+        "read. Disabling a key or user through the admin API or console takes effect at once on that instance; with "
+        "MJGATE_REDIS_URL on every instance (CLI changes too); otherwise within this time. 0 turns the cache off.",
     )
     session_ttl_s: int = Field(7 * 24 * 3600, description="Console session cookie lifetime.")
     image_url_ttl_s: int = Field(7 * 24 * 3600, description="Lifetime of signed image URLs handed to clients.")

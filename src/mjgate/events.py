@@ -1,9 +1,14 @@
-"""Task-change events for live views (SSE) and waiting callers.
+"""Task-change events for live views (SSE) and waiting callers, and reference-data notices.
 
 In-process fan-out by default; with Redis configured, every instance publishes to one channel
 and each fans out what it receives, so a browser connected to instance A sees a task that
 instance B's poller finished. Events are notifications, not the record: a subscriber that
 misses one still reads the current task from the store.
+
+The same connection carries "reference data changed" notices (mjgate.invalidation): a key
+disabled or a channel edited on one instance makes every other instance drop its cached keys,
+channels and prices at once. An instance that was cut off from Redis may have missed notices,
+so it drops its caches when it subscribes again; while cut off, the caches' TTLs bound staleness.
 """
 
 from __future__ import annotations
@@ -11,13 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 from collections.abc import AsyncIterator
 
 import structlog
 
+from mjgate import invalidation
+
 log = structlog.get_logger(__name__)
 
 REDIS_CHANNEL = "mjgate:task-events"
+REFERENCE_CHANNEL = "mjgate:reference-changed"  # payload {"origin": <instance id>}
 QUEUE_LIMIT = 1_000  # a subscriber this far behind loses the oldest events, never blocks publishers
 CONNECT_TIMEOUT_S = 2.0
 COMMAND_TIMEOUT_S = 5.0
@@ -44,12 +53,14 @@ class EventBus:
         self._redis = None
         self._listener: asyncio.Task | None = None
         self.status = "degraded" if redis_url else "off"
+        self.origin = secrets.token_hex(8)  # this instance, so it ignores its own notices
 
     async def start(self) -> None:
         """Never fails on Redis: a Redis that is down at start is retried in the background."""
         if not self._redis_url:
             return
         self._redis = redis_client(self._redis_url)
+        invalidation.on_local_change(self._reference_changed)
         try:
             await self._redis.ping()
         except Exception as exc:
@@ -58,6 +69,7 @@ class EventBus:
         self._listener = asyncio.create_task(self._listen(), name="event-bus-redis")
 
     async def stop(self) -> None:
+        invalidation.remove_listener(self._reference_changed)
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -71,14 +83,16 @@ class EventBus:
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(REDIS_CHANNEL)
+                await pubsub.subscribe(REDIS_CHANNEL, REFERENCE_CHANNEL)
                 if self.status != "ok":
                     log.info("event bus: redis connected; live events are shared across instances")
+                    # Notices published while this instance was not subscribed are lost.
+                    invalidation.mark_stale()
                 self.status, delay = "ok", RECONNECT_MIN_S
                 while True:
                     message = await pubsub.get_message(timeout=POLL_S)
                     if message is not None and message.get("type") == "message":
-                        self._fan_out(json.loads(message["data"]))
+                        self._received(message)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -91,6 +105,26 @@ class EventBus:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+    def _received(self, message: dict) -> None:
+        data = json.loads(message["data"])
+        channel = message.get("channel")
+        if channel in (REFERENCE_CHANNEL, REFERENCE_CHANNEL.encode()):
+            if data.get("origin") != self.origin:
+                invalidation.mark_stale()
+            return
+        self._fan_out(data)
+
+    async def _reference_changed(self) -> None:
+        """Tell the other instances that this one changed keys, users, channels or prices."""
+        if self._redis is None or self.status != "ok":
+            return  # Redis down: nothing to tell it with (and no request should wait on it)
+        try:
+            await publish_reference_change(self._redis, self.origin)
+        except Exception as exc:
+            # Not fatal: the change is committed; other instances see it within their caches' TTL.
+            log.warning("event bus: could not publish a reference change; other instances see it within "
+                        "their cache TTL", error=str(exc) or type(exc).__name__)
 
     async def publish(self, event: dict) -> None:
         """event carries at least user_id and mj_id."""
@@ -122,3 +156,8 @@ class EventBus:
             yield entry[1]
         finally:
             self._subscribers.discard(entry)
+
+
+async def publish_reference_change(redis, origin: str) -> None:
+    """The one place the notice is written (the event bus, and CLI commands run beside servers)."""
+    await redis.publish(REFERENCE_CHANNEL, json.dumps({"origin": origin}))

@@ -8,6 +8,7 @@ copier). Nothing is announced for a transaction that rolled back, and no code an
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ class UnitOfWork:
         self.session = session
         self.hooks = hooks
         self.tasks: dict[int, Any] = {}
-        self._after_commit: list[Callable[[], None]] = []
+        self._after_commit: dict[object, Callable[[], Awaitable[None] | None]] = {}
 
     async def changed(self, task, *, visible: bool = True) -> None:
         """Record a change of `task`; `visible` when a client would see it (status, progress, image,
@@ -37,13 +38,16 @@ class UnitOfWork:
         if visible and self.hooks.stage is not None:
             await self.hooks.stage(self.session, task)
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run `callback()` once the transaction has committed (never if it rolls back)."""
-        self._after_commit.append(callback)
+    def after_commit(self, callback: Callable[[], Awaitable[None] | None], *, once: object = None) -> None:
+        """Run `callback()` (awaited if it is a coroutine function) once the transaction has committed,
+        never if it rolls back. Callbacks given the same `once` key run only once per transaction."""
+        self._after_commit[once if once is not None else object()] = callback
 
     async def committed(self) -> None:
-        for callback in self._after_commit:
-            callback()
+        for callback in self._after_commit.values():
+            result = callback()
+            if inspect.isawaitable(result):
+                await result
         if self.tasks and self.hooks.announce is not None:
             await self.hooks.announce(list(self.tasks.values()))
 
