@@ -75,6 +75,17 @@ class EditsRequest(_Common):
     maskBase64: str | None = None
 
 
+class RetextureRequest(_Common):
+    prompt: str
+    image: str = Field(..., description="The image to retexture: base64, a data: URI or an http(s) URL")
+
+
+class VideoSwapRequest(_Common):
+    sourceBase64: str | None = Field(None, description="The face (base64)")
+    sourceUrl: str | None = Field(None, description="The face, by URL")
+    targetUrl: str = Field(..., description="The video whose faces are swapped")
+
+
 class UploadRequest(_Common):
     base64Array: list[str] = Field(..., min_length=1, max_length=10)
 

@@ -59,6 +59,17 @@ async def _submit(request: Request, caller: Caller, build: Build) -> JSONRespons
     return outcome_reply(await request.app.state.tasks.submit(caller, spec))
 
 
+async def _image_or_url(request: Request, body: dict, name: str) -> str:
+    """An image as base64, or as an http(s) URL the upstream fetches itself. The gateway's own signed
+    image URLs become base64 here (images/own.py): an upstream could not reach a private address."""
+    value = body.get(name)
+    if isinstance(value, str) and value.strip().lower().startswith(("http://", "https://")):
+        url = http_url(body, name)
+        own = await request.app.state.gateway_images.data_uri_of(url, str(request.base_url).rstrip("/"), name)
+        return own or url
+    return image_base64(value, name)
+
+
 def _links(request: Request):
     return request.app.state.links
 
@@ -176,6 +187,40 @@ def make_router() -> APIRouter:
                 params["maskBase64"] = image_base64(body["maskBase64"], "maskBase64")
             return _spec(request, body, action="EDITS", operation="edits", params=params, prompt=prompt)
         return await _submit(request, caller, build)
+
+    @submit_route("/mj/submit/retexture", bodies.RetextureRequest)
+    async def retexture(request: Request, caller: LimitedRelayCaller):
+        try:
+            body = await json_object(request)
+            prompt = prompt_field(body)
+            image = await _image_or_url(request, body, "image")
+            spec = _spec(request, body, action="RETEXTURE", operation="retexture",
+                         params={"prompt": prompt, "image": image}, prompt=prompt)
+        except GatewayError as exc:
+            return outcome_reply(Refused.of(exc))
+        return outcome_reply(await request.app.state.tasks.submit(caller, spec))
+
+    @submit_route("/mj/insight-face/video-swap", bodies.VideoSwapRequest)
+    async def video_swap(request: Request, caller: LimitedRelayCaller):
+        try:
+            body = await json_object(request)
+            params = {}
+            if body.get("sourceBase64"):
+                params["sourceBase64"] = image_base64(body["sourceBase64"], "sourceBase64")
+            elif body.get("sourceUrl"):
+                face = await _image_or_url(request, body, "sourceUrl")
+                params["sourceBase64" if face.startswith("data:") else "sourceUrl"] = face
+            else:
+                raise BadRequest("sourceBase64 or sourceUrl (the face image) is required")
+            target = http_url(body, "targetUrl")
+            if not target:
+                raise BadRequest("targetUrl (the video) is required; this gateway forwards JSON, not a "
+                                 "multipart targetFile")
+            params["targetUrl"] = target
+            spec = _spec(request, body, action="SWAP_VIDEO_FACE", operation="swap_video_face", params=params)
+        except GatewayError as exc:
+            return outcome_reply(Refused.of(exc))
+        return outcome_reply(await request.app.state.tasks.submit(caller, spec))
 
     @submit_route("/mj/submit/upload-discord-images", bodies.UploadRequest)
     async def upload(request: Request, caller: LimitedRelayCaller):
