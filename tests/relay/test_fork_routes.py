@@ -1,5 +1,6 @@
 """midjourney-proxy's most-used fork (trueai-org): POST /mj/submit/retexture and
-/mj/insight-face/video-swap, forwarded like edits and swap, against a real simulator."""
+/mj/insight-face/video-swap, forwarded like edits and swap, against a real simulator; and the
+gateway's own image URLs given back through the midjourney-proxy face."""
 
 from __future__ import annotations
 
@@ -66,6 +67,18 @@ async def test_retexture_image_by_url_and_mode_prefix(client, db, simulator_sess
                                                      "targetUrl": "https://cdn.example.com/clip.mp4"})
     sent = upstream_calls(simulator_session, "/insight-face/video-swap")[-1]["json"]
     assert "sourceUrl" not in sent and base64.b64decode(sent["sourceBase64"].split(",", 1)[1]) == served
+    # The same for edits' image and for image prompts at the head of an imagine prompt.
+    assert (await relay.post("/mj/submit/edits", {"prompt": "add steam", "image": grid["imageUrl"]}))["code"] == 1
+    sent = upstream_calls(simulator_session, "/submit/edits")[-1]["json"]
+    assert base64.b64decode(sent["image"].split(",", 1)[1]) == served
+    answer = await relay.post("/mj/submit/imagine", {"prompt": f"{grid['imageUrl']} a teapot in a garden",
+                                                     "base64Array": [PNG_B64]})
+    assert answer["code"] == 1
+    sent = upstream_calls(simulator_session, "/submit/imagine")[-1]["json"]
+    assert sent["prompt"] == "a teapot in a garden" and sent["base64Array"][0] == PNG_B64
+    assert base64.b64decode(sent["base64Array"][1].split(",", 1)[1]) == served
+    # Fetch shows the prompt as the client wrote it.
+    assert (await relay.fetch(answer["result"]))["prompt"] == f"{grid['imageUrl']} a teapot in a garden"
 
 
 @sqlite_only

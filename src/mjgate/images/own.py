@@ -39,8 +39,13 @@ _OWN_PATH = re.compile(r"^/mj/image/(?P<mj_id>[A-Za-z0-9_-]{1,64})(?:/(?P<part>[
 
 
 def part_name(mj_id: str, part: int) -> str:
-    """The store name of a split grid's part (the store adds the suffix)."""
+    """The store name of a split grid's part (the store adds its prefix and the suffix)."""
     return f"{mj_id[-2:]}/{mj_id}-{part}"
+
+
+def part_keys(store, mj_id: str) -> list[str]:
+    """The keys put_bytes gives a grid's four parts in `store` (both stores add prefix and suffix alike)."""
+    return [f"{getattr(store, 'prefix', '')}{part_name(mj_id, n)}.png" for n in PARTS]
 
 
 class GatewayImages:
@@ -81,6 +86,23 @@ class GatewayImages:
         task = await self._task(mj_id)
         data = await (self.part(task, part) if part else self.original(task))
         return image_data_uri(data, name)
+
+    async def own_prompt_images(self, prompt: str, request_base: str, limit: int = 5) -> tuple[str, list[str]]:
+        """Leading image URLs of a prompt that are the gateway's own, moved out of it as data: URIs (for
+        base64Array: the upstream could not fetch them from a private address either). Other URLs stay."""
+        tokens = prompt.split()
+        images: list[str] = []
+        kept: list[str] = []
+        while tokens and tokens[0].lower().startswith(("http://", "https://")):
+            url = tokens.pop(0)
+            own = await self.data_uri_of(url, request_base, "prompt image") if len(images) < limit else None
+            if own is None:
+                kept.append(url)
+            else:
+                images.append(own)
+        if not images:
+            return prompt, []
+        return " ".join([*kept, *tokens]), images
 
     # ------------------------------------------------------------------ reading images
 
@@ -124,7 +146,7 @@ class GatewayImages:
             raise NotFound(f"task {task.mj_id} is not a finished grid of four images")
         if self.store is not None:
             try:
-                stored = await self.store.get_bytes(self._key(task.mj_id, part))
+                stored = await self.store.get_bytes(part_keys(self.store, task.mj_id)[part - 1])
             except Exception:
                 stored = None
             if stored is not None:
@@ -135,11 +157,6 @@ class GatewayImages:
             self._cutting[task.mj_id] = pending
             pending.add_done_callback(lambda _: self._cutting.pop(task.mj_id, None))
         return (await asyncio.shield(pending))[part - 1]
-
-    def _key(self, mj_id: str, part: int) -> str:
-        # The key put_bytes answers for this name (both stores add the prefix and suffix the same way).
-        prefix = getattr(self.store, "prefix", "")
-        return f"{prefix}{part_name(mj_id, part)}.png"
 
     async def _cut(self, task: Task) -> list[bytes]:
         data = await self.original(task)

@@ -46,23 +46,9 @@ async def image_field(request: Request, body: dict, name: str, *, required: bool
 
 
 async def own_image_prompts(request: Request, prompt: str) -> tuple[str, list[str]]:
-    """Leading image URLs of the prompt that are the gateway's own images, moved into base64Array
-    (the upstream could not fetch them from a private address either). Other URLs stay in the prompt."""
-    tokens = prompt.split()
-    images: list[str] = []
-    kept: list[str] = []
-    while tokens and tokens[0].lower().startswith(("http://", "https://")):
-        url = tokens.pop(0)
-        own = None
-        if len(images) < MAX_IMAGE_PROMPTS:
-            own = await request.app.state.gateway_images.data_uri_of(url, _called_base(request), "prompt image")
-        if own is None:
-            kept.append(url)
-        else:
-            images.append(own)
-    if not images:
-        return prompt, []
-    return " ".join([*kept, *tokens]), images
+    """The prompt without its leading own image URLs, and those images (images/own.py)."""
+    return await request.app.state.gateway_images.own_prompt_images(prompt, _called_base(request),
+                                                                    MAX_IMAGE_PROMPTS)
 
 
 async def english(request: Request, body: dict, prompt: str) -> str | None:

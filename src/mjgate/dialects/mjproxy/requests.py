@@ -71,7 +71,7 @@ class VideoRequest(_Common):
 
 class EditsRequest(_Common):
     prompt: str
-    image: str
+    image: str = Field(..., description="The image: base64, a data: URI or an http(s) URL")
     maskBase64: str | None = None
 
 

@@ -86,15 +86,22 @@ def make_router() -> APIRouter:
 
     @submit_route("/mj/submit/imagine", bodies.ImagineRequest)
     async def imagine(request: Request, caller: LimitedRelayCaller):
-        def build(body):
+        try:
+            body = await json_object(request)
             bot = text_field(body, "botType") or "MID_JOURNEY"
             if bot not in ("MID_JOURNEY", "NIJI_JOURNEY"):
                 raise BadRequest("botType must be MID_JOURNEY or NIJI_JOURNEY")
             images = image_list(body, "base64Array", minimum=0, maximum=5)
             prompt = prompt_field(body)
-            return _spec(request, body, action="IMAGINE", operation="imagine",
-                         params={"prompt": prompt, "base64Array": images, "botType": bot}, prompt=prompt, bot_type=bot)
-        return await _submit(request, caller, build)
+            # The gateway's own image URLs at the head of the prompt go upstream as base64 (images/own.py).
+            sent, own = await request.app.state.gateway_images.own_prompt_images(
+                prompt, str(request.base_url).rstrip("/"), 5 - len(images))
+            spec = _spec(request, body, action="IMAGINE", operation="imagine",
+                         params={"prompt": sent, "base64Array": images + own, "botType": bot}, prompt=prompt,
+                         bot_type=bot)
+        except GatewayError as exc:
+            return outcome_reply(Refused.of(exc))
+        return outcome_reply(await request.app.state.tasks.submit(caller, spec))
 
     @submit_route("/mj/submit/change", bodies.ChangeRequest)
     async def change(request: Request, caller: LimitedRelayCaller):
@@ -180,13 +187,16 @@ def make_router() -> APIRouter:
 
     @submit_route("/mj/submit/edits", bodies.EditsRequest)
     async def edits(request: Request, caller: LimitedRelayCaller):
-        def build(body):
+        try:
+            body = await json_object(request)
             prompt = prompt_field(body)
-            params = {"prompt": prompt, "image": image_base64(body.get("image"), "image")}
+            params = {"prompt": prompt, "image": await _image_or_url(request, body, "image")}
             if body.get("maskBase64"):
                 params["maskBase64"] = image_base64(body["maskBase64"], "maskBase64")
-            return _spec(request, body, action="EDITS", operation="edits", params=params, prompt=prompt)
-        return await _submit(request, caller, build)
+            spec = _spec(request, body, action="EDITS", operation="edits", params=params, prompt=prompt)
+        except GatewayError as exc:
+            return outcome_reply(Refused.of(exc))
+        return outcome_reply(await request.app.state.tasks.submit(caller, spec))
 
     @submit_route("/mj/submit/retexture", bodies.RetextureRequest)
     async def retexture(request: Request, caller: LimitedRelayCaller):
