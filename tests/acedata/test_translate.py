@@ -108,6 +108,12 @@ async def test_translate_and_translation_true(db, db_url, tmp_path, simulator_se
                                        headers=ace.relay.user["headers"])).json()["data"]["items"][0]
             assert listed["prompt_en"] == "a red fox in the snow --ar 16:9"
 
+            # Vary (Region)'s prompt is translated before the button is pressed (and paid).
+            up = await ace.imagine({"action": "upscale1", "image_id": made["image_id"]})
+            await ace.imagine({"action": "variation_region", "image_id": up["image_id"], "mask": PNG_DATA_URI,
+                               "prompt": "给它戴上围巾", "translation": True})
+            assert upstream_calls(simulator_session, "/submit/modal")[-1]["json"]["prompt"] == "give it a scarf"
+
             await ace.ok("/midjourney/edits", {"prompt": "给它戴上围巾", "image_url": PNG_DATA_URI, "translation": True})
             assert upstream_calls(simulator_session, "/submit/edits")[-1]["json"]["prompt"] == "give it a scarf"
             await ace.ok("/midjourney/videos", {"prompt": "海浪拍打沙滩", "image_url": PNG_DATA_URI, "translation": True})

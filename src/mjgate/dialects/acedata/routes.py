@@ -174,6 +174,8 @@ async def _imagine_task(request: Request, caller: Caller, body: dict, delivery: 
                              "for variation_region")
         mask = image_base64(body["mask"], "mask")
     modal_prompt = prompt_field(body, required=False) if action == MODAL_ACTION else ""
+    if modal_prompt:
+        modal_prompt = await inputs.english(request, body, modal_prompt) or modal_prompt  # before any charge
     parent = await service.parent_of(caller, ref, what="image")
     custom_id = button_for(action, parent)
     if custom_id is None:
