@@ -27,7 +27,7 @@ from mjgate.downloads import image_data_uri
 from mjgate.errors import BadRequest, GatewayError, NotFound, UpstreamError
 from mjgate.images.grid import PARTS, is_grid, split_grid
 from mjgate.images.links import Links
-from mjgate.images.proxy import _origin, check_source
+from mjgate.images.proxy import check_source, origin_of
 from mjgate.images.signing import check_image_signature
 from mjgate.models import Task
 from mjgate.tasks import repository
@@ -62,11 +62,11 @@ class GatewayImages:
     def own_reference(self, url: str, request_base: str) -> tuple[str, int | None] | None:
         """(mj_id, part) when `url` is a validly signed image URL of this gateway, else None."""
         parts = urlsplit(url)
-        origin = _origin(url)
+        origin = origin_of(url)
         match = _OWN_PATH.match(parts.path)
         if origin is None or match is None:
             return None
-        ours = {o for o in (_origin(self.links.public_url or ""), _origin(request_base)) if o is not None}
+        ours = {o for o in (origin_of(self.links.public_url or ""), origin_of(request_base)) if o is not None}
         if origin not in ours:
             return None
         query = parse_qs(parts.query)
