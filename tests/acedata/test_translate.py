@@ -8,6 +8,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+from mjgate.translation import chat_url, split_prompt
 from tests.acedata.conftest import PNG_DATA_URI, app_with, make_ace
 
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -145,3 +146,12 @@ async def test_a_failing_translator_refuses_before_any_charge(db, db_url, tmp_pa
         finally:
             await client.aclose()
             await lifespan.__aexit__(None, None, None)
+
+
+def test_chat_url_and_what_is_kept_out_of_translation():
+    assert chat_url("https://api.openai.com/v1") == "https://api.openai.com/v1/chat/completions"
+    assert chat_url("https://llm.lan/v1/chat/completions/") == "https://llm.lan/v1/chat/completions"
+    assert split_prompt("https://a.test/x.png http://b.test/y.png 一只猫 --ar 16:9 --v 6.1") == (
+        ["https://a.test/x.png", "http://b.test/y.png"], "一只猫", ["--ar", "16:9", "--v", "6.1"])
+    assert split_prompt("一只猫 坐着") == ([], "一只猫 坐着", [])
+    assert split_prompt("--ar 1:1") == ([], "", ["--ar", "1:1"])
