@@ -91,6 +91,14 @@ class RateLimited(GatewayError):
     kind = Kind.RATE_LIMITED
 
 
+class TooManyInFlight(GatewayError):
+    """The user or key already has as many unfinished tasks as an admin allows."""
+
+    status = 429
+    code = "too_many_requests"
+    kind = Kind.TOO_MANY_IN_FLIGHT
+
+
 class UpstreamError(GatewayError):
     status = 502
     code = "api_error"

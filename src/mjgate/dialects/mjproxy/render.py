@@ -13,7 +13,7 @@ from mjgate.tasks.outcomes import Accepted, NeedsModal, Outcome, Refused, Upload
 # midjourney-proxy result codes: clients branch on `code`, not on the HTTP status.
 ACCEPTED = 1
 NEEDS_MODAL = 21
-QUEUED = 22
+QUEUED = 22  # waiting in the gateway's queue
 CODE_OF_KIND = {Kind.BANNED: 24, Kind.NOT_FOUND: 3, Kind.NO_CHANNEL: 3, Kind.UNAVAILABLE: 9, Kind.QUEUE_FULL: 23,
                 Kind.RETRY_LATER: 9, "internal": 9}
 VALIDATION = 4  # everything else: invalid fields, quota, a key restricted to other actions, limits
@@ -72,10 +72,11 @@ def outcome_reply(outcome: Outcome) -> JSONResponse:
     properties = dict(outcome.properties)
     description = outcome.description
     if outcome.queue_position is not None:
-        # Accepted but waiting: clients only know 1 as success, so the queue is reported in words.
         properties["numberOfQueues"] = outcome.queue_position
         description = description or f"In queue, {outcome.queue_position} tasks ahead"
-    return reply(ACCEPTED, description, outcome.task.mj_id, properties)
+    # Waiting in the gateway's own queue is midjourney-proxy's 22; an upstream's queue stays 1 (the
+    # task is already with its channel, and most clients only take 1 as success).
+    return reply(QUEUED if outcome.queued else ACCEPTED, description, outcome.task.mj_id, properties)
 
 
 def error_reply(request: Request, exc: GatewayError) -> JSONResponse:
