@@ -15,7 +15,7 @@ from mjgate.resources import opened
 
 # What the endpoints read from request.app.state, all owned by the resources.
 STATE = ("db", "http", "events", "upstream", "reference", "tasks", "links", "notify_key", "key_cache",
-         "rate_limiter", "image_copier", "image_sizes", "workers")
+         "rate_limiter", "image_copier", "image_sizes", "workers", "gateway_images", "translator")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

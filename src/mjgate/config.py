@@ -118,6 +118,15 @@ class Settings(BaseSettings):
     )
     s3_max_attempts: int = Field(5, ge=1, description="Attempts per S3 request (botocore's standard retry mode).")
     s3_prefix: str = Field("images/", description="Key prefix of stored images in the S3 bucket.")
+    translate_url: str | None = Field(
+        None, description="An OpenAI-compatible chat API that turns prompts into English for AceData's "
+        "/midjourney/translate and `translation: true` (e.g. https://api.openai.com/v1; the gateway POSTs to "
+        "{url}/chat/completions, or to the URL itself when it already ends in /chat/completions). Unset: those "
+        "answer api_not_implemented.",
+    )
+    translate_key: SecretStr | None = Field(None, description="Bearer key of MJGATE_TRANSLATE_URL, if it needs one.")
+    translate_model: str = Field("gpt-4o-mini", description="The model MJGATE_TRANSLATE_URL is asked to translate with.")
+    translate_timeout_s: float = Field(30.0, gt=0, le=300, description="How long one translation may take.")
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log as JSON lines instead of console text.")
 

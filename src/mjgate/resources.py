@@ -21,6 +21,7 @@ from mjgate.db import Database
 from mjgate.db.unit_of_work import CommitHooks
 from mjgate.events import EventBus
 from mjgate.images.links import Links
+from mjgate.images.own import GatewayImages
 from mjgate.images.sizes import ImageSizes
 from mjgate.images.store import ImageCopier, build_image_store
 from mjgate.ratelimit import build_rate_limiter
@@ -30,6 +31,7 @@ from mjgate.scheduler.breaker import Breaker, BreakerPolicy
 from mjgate.tasks.announcer import Announcer
 from mjgate.tasks.service import TaskService
 from mjgate.tasks.transitions import submit_grace_ms
+from mjgate.translation import Translator
 from mjgate.upstream import build_upstream
 from mjgate.webhooks.outbox import Outbox
 from mjgate.workers import BackgroundWorkers
@@ -59,6 +61,10 @@ class Resources:
         store = build_image_store(settings, self.http)
         self.image_copier = ImageCopier(self.db, self.http, store) if store is not None else None
         self.image_sizes = ImageSizes(self.http, self.reference, self.image_copier)
+        self.gateway_images = GatewayImages(self.db, self.http, self.reference, self.links, store)
+        translate_key = settings.translate_key.get_secret_value() if settings.translate_key else None
+        self.translator = Translator(self.http, settings.translate_url, translate_key, settings.translate_model,
+                                     settings.translate_timeout_s)
         self.tasks = TaskService(self.db, self.upstream, self.events, reference=self.reference,
                                  callback_url=self._callback_url if settings.upstream_callbacks else None,
                                  submit_grace_ms=submit_grace_ms(settings.task_timeout_s * 1000))

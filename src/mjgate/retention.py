@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import structlog
 
 from mjgate.clock import now_ms
+from mjgate.images.own import part_keys
 from mjgate.retention_repository import ExpiredTask, expired_tasks, remove_tasks
 
 log = structlog.get_logger(__name__)
@@ -57,6 +58,8 @@ class Retention:
             if task.stored_image:
                 try:
                     await self.image_store.delete(task.stored_image)
+                    for key in part_keys(self.image_store, task.mj_id):  # split_images parts, if it had any
+                        await self.image_store.delete(key)
                     result.images_removed += 1
                 except Exception as exc:
                     result.images_failed += 1

@@ -88,3 +88,26 @@ def test_acedata_cli_against_the_live_gateway(live_world):
     assert missing.returncode == 1 and "not_found" in missing.stdout + missing.stderr
     refused = cli.run("transform", up["task_id"], "upscale1", ok=False)
     assert refused.returncode == 1 and "not available" in refused.stdout + refused.stderr
+
+
+def test_acedata_cli_reuses_the_gateways_own_image_urls_on_a_private_address(live_world):
+    """The gateway listens on 127.0.0.1: its own image URLs are private addresses, yet describe, edit
+    and video of an earlier task's image_url work (read internally, never downloaded)."""
+    base = live_world["base_url"]
+    assert base.startswith("http://127.0.0.1:")
+    cli = Cli(base, live_world["key"])
+    task_id = cli.json("imagine", "a lighthouse at dusk")["task_id"]
+    image_url = cli.json("wait", task_id, "--interval", "1", "--timeout", "60")["image_url"]
+    assert image_url.startswith(base + "/mj/image/")
+
+    described = cli.json("describe", image_url)
+    assert described["success"] is True and len(described["descriptions"]) == 4
+
+    edited = cli.json("edit", image_url, "add a full moon")
+    assert edited["success"] is True and edited["task_id"]
+    done = cli.json("wait", edited["task_id"], "--interval", "1", "--timeout", "60")
+    assert done["success"] is True and done["type"] == "edits" and done["image_url"].startswith(base)
+
+    # Anything else on a private address keeps the public-address rule.
+    other = cli.run("describe", base.replace("127.0.0.1", "localhost") + "/cat.png", ok=False)
+    assert other.returncode == 1 and "not a public address" in other.stdout + other.stderr

@@ -5,6 +5,7 @@ and credentials from the default chain (instance metadata handing out STS creden
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import socket
 import uuid
@@ -373,3 +374,33 @@ async def test_dropped_connections_are_retried(moto_s3, tmp_path):
         await client.close()
         server.close()
         await server.wait_closed()
+
+
+@sqlite_only
+async def test_split_parts_and_own_image_urls_come_from_the_bucket(client, db, app, simulator_session, bucket,
+                                                                  s3_prefix):
+    """split_images parts are kept in the bucket; an own image URL given back is read from there."""
+    relay = await make_relay(client, db)
+    await add_simulator_channel(db, simulator_session)
+    answer = (await client.post("/midjourney/imagine", json={"prompt": "a split grid", "split_images": True,
+                                                             "async": True}, headers=relay.headers)).json()
+    mj_id = answer["task_id"]
+    await relay.wait(mj_id)
+    await app.state.image_copier.drain()
+    grid = await bucket.get_bytes(await _stored_key(db, mj_id))
+    item = (await client.post("/midjourney/tasks", json={"id": mj_id}, headers=relay.headers)).json()
+    urls = item["image_urls"]
+    first = await client.get(urls[0])
+    assert first.status_code == 200 and first.headers["content-type"] == "image/png"
+    for n in range(1, 5):
+        assert await bucket.get_bytes(f"{s3_prefix}{mj_id[-2:]}/{mj_id}-{n}.png") is not None
+    assert await bucket.get_bytes(f"{s3_prefix}{mj_id[-2:]}/{mj_id}-1.png") == first.content
+
+    simulator_session.restart()  # the upstream forgets the image: only the bucket has it now
+    described = await client.post("/midjourney/describe", json={"image_url": item["image_url"], "async": True},
+                                  headers=relay.headers)
+    assert described.status_code == 200, described.text
+    sent = [r for r in simulator_session.requests() if r["path"].endswith("/submit/describe")][-1]["json"]["base64"]
+    assert base64.b64decode(sent.split(",", 1)[1]) == grid
+    again = await client.get(urls[3])  # cut earlier, served from the bucket without the upstream
+    assert again.status_code == 200 and again.content == await bucket.get_bytes(f"{s3_prefix}{mj_id[-2:]}/{mj_id}-4.png")

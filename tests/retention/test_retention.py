@@ -44,6 +44,8 @@ async def _world(db, tmp_path):
     }
     rows["old_success"]["stored_image"] = image("1000000000000001")
     rows["recent_success"]["stored_image"] = image("1000000000000005")
+    for n in (1, 2, 3, 4):  # split_images parts of the old grid, named as images/own.py names them
+        (store.root / f"01/1000000000000001-{n}.png").write_bytes(b"\x89PNG part")
     await insert_tasks(db, list(rows.values()))
     async with db.write() as session:
         ids = {name: (await session.scalar(select(Task.id).where(Task.mj_id == row["mj_id"])))
@@ -118,6 +120,7 @@ async def test_old_finished_tasks_go_in_bounded_batches_and_the_ledger_stays(db,
     assert refund.memo == "failed (task 1000000000000002, removed by retention)"
 
     assert not (store.root / "01/1000000000000001.png").exists()  # the old task's image is gone
+    assert not list(store.root.glob("01/1000000000000001-*.png"))  # with its split parts
     assert (store.root / "05/1000000000000005.png").exists()  # the recent one's is not
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from starlette.responses import Response
 
 from mjgate.api.routing import dialect_route
 from mjgate.auth.relay import authenticate
@@ -38,3 +39,23 @@ async def task_image(mj_id: str, request: Request):
             return stored
     channel = (await state.reference.current()).channels.get(task.channel_id)
     return await open_image(state.http, task, channel, request.headers)
+
+
+@router.get("/mj/image/{mj_id}/{part}", summary="One image of a split grid (1-4; signed URL, or the owner's key)")
+async def task_image_part(mj_id: str, part: str, request: Request):
+    state = request.app.state
+    if part not in ("1", "2", "3", "4"):
+        raise NotFound("a grid has parts 1 to 4")
+    signed = check_image_signature(state.links.secret_key, f"{mj_id}/{part}", request.query_params.get("expires"),
+                                   request.query_params.get("sig"))
+    if not signed:
+        try:
+            caller = await authenticate(request)
+        except GatewayError:
+            raise Forbidden("this image URL is not validly signed (or has expired)") from None
+    async with state.db.reading() as session:
+        task = await repository.get_by_mj_id(session, mj_id[:64])
+    if task is None or (not signed and caller.user.id != task.user_id):
+        raise NotFound(f"task {mj_id[:64]} not found")
+    data = await state.gateway_images.part(task, int(part))
+    return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})

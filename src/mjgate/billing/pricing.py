@@ -20,7 +20,7 @@ DEFAULT_ACTION_PRICES_USD = {
     "mj_imagine": 0.1, "mj_variation": 0.1, "mj_reroll": 0.1, "mj_blend": 0.1, "mj_modal": 0.1,
     "mj_zoom": 0.1, "mj_shorten": 0.1, "mj_high_variation": 0.1, "mj_low_variation": 0.1, "mj_pan": 0.1,
     "mj_edits": 0.1, "mj_inpaint": 0, "mj_custom_zoom": 0, "mj_describe": 0.05, "mj_upscale": 0.05,
-    "swap_face": 0.05, "mj_upload": 0.05, "mj_video": 0.8,
+    "swap_face": 0.05, "mj_upload": 0.05, "mj_video": 0.8, "mj_retexture": 0.1, "swap_video_face": 0.05,
 }
 DEFAULT_GROUP_RATIOS = {"default": 1, "vip": 1, "svip": 1}
 # Midjourney's relax mode is slower and cheaper, turbo faster and dearer; operators can change these.
@@ -37,7 +37,7 @@ DEFAULTS = {
 
 
 def price_key(action: str) -> str:
-    return "swap_face" if action == "SWAP_FACE" else "mj_" + action.lower()
+    return action.lower() if action in ("SWAP_FACE", "SWAP_VIDEO_FACE") else "mj_" + action.lower()
 
 
 async def load_tables(session: AsyncSession) -> dict[str, dict]:

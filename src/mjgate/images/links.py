@@ -27,3 +27,9 @@ class Links:
         if not has_image(task):
             return ""
         return base_url + signed_image_path(self.secret_key, task.mj_id, self.ttl_s)
+
+    def part_urls(self, task: Task, base_url: str) -> list[str]:
+        """Signed URLs of the four parts of a split grid (/mj/image/{mj_id}/{1-4}), cut when first read."""
+        if not has_image(task):
+            return []
+        return [base_url + signed_image_path(self.secret_key, f"{task.mj_id}/{n}", self.ttl_s) for n in (1, 2, 3, 4)]

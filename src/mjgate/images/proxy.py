@@ -30,7 +30,7 @@ PASSED_REQUEST_HEADERS = ("range", "if-none-match", "if-modified-since")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _origin(url: str) -> tuple[str, int] | None:
+def origin_of(url: str) -> tuple[str, int] | None:
     parts = urlsplit(url)
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
         return None
@@ -48,7 +48,7 @@ def allowed_origins(channel: Channel) -> set[tuple[str, int | None]]:
     127.0.0.1:5432 (the database) to the image relay.
     """
     if not channel.image_hosts:
-        origin = _origin(channel.base_url)
+        origin = origin_of(channel.base_url)
         return {origin} if origin else set()
     origins: set[tuple[str, int | None]] = set()
     for entry in channel.image_hosts:
@@ -59,7 +59,7 @@ def allowed_origins(channel: Channel) -> set[tuple[str, int | None]]:
 
 def check_source(url: str, channel: Channel | None) -> str:
     """The upstream image URL, if it may be fetched for this channel; otherwise Forbidden."""
-    origin = _origin(url)
+    origin = origin_of(url)
     if origin is None:
         raise Forbidden("the task's image URL is not an http(s) URL")
     if channel is None:

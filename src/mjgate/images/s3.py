@@ -227,6 +227,21 @@ class S3ImageStore:
             temporary.unlink(missing_ok=True)
         return key
 
+    async def put_bytes(self, name: str, data: bytes, content_type: str) -> str:
+        key = f"{self.prefix}{name}{CONTENT_TYPES.get(content_type, '.bin')}"
+        fd, path = tempfile.mkstemp(prefix="mjgate-image-", suffix=".part", dir=self.spool_dir)
+        temporary = Path(path)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                await asyncio.to_thread(out.write, data)
+            await self.client.put_file(key, temporary, len(data), content_type)
+        finally:
+            temporary.unlink(missing_ok=True)
+        return key
+
+    async def get_bytes(self, key: str) -> bytes | None:
+        return await self.client.get_bytes(key)
+
     async def delete(self, key: str) -> None:
         await self.client.delete(key)
 

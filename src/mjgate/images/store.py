@@ -54,6 +54,12 @@ class ImageStore(Protocol):
     def path_of(self, key: str) -> Path | None:
         """The key's file on local disk, if the store keeps one there."""
 
+    async def put_bytes(self, name: str, data: bytes, content_type: str) -> str:
+        """Keep an image the gateway made itself (a split grid's part) under `name`; the key to record."""
+
+    async def get_bytes(self, key: str) -> bytes | None:
+        """A whole stored image, or None when the store has no such key."""
+
     async def delete(self, key: str) -> None:
         """Remove the key's image; a key that is not there counts as removed."""
 
@@ -91,6 +97,23 @@ class LocalImageStore:
             if temporary.exists():
                 temporary.unlink()
         return key
+
+    async def put_bytes(self, name: str, data: bytes, content_type: str) -> str:
+        key = f"{name}{CONTENT_TYPES.get(content_type, '.bin')}"
+        final = self.root / key
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}.part")
+        try:
+            await asyncio.to_thread(temporary.write_bytes, data)
+            os.replace(temporary, final)
+        finally:
+            if temporary.exists():
+                temporary.unlink()
+        return key
+
+    async def get_bytes(self, key: str) -> bytes | None:
+        path = self.path_of(key)
+        return await asyncio.to_thread(path.read_bytes) if path is not None else None
 
     async def delete(self, key: str) -> None:
         path = (self.root / key).resolve()

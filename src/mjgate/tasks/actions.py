@@ -10,6 +10,7 @@ from mjgate.errors import BadRequest
 ACTIONS = (
     "IMAGINE", "UPSCALE", "VARIATION", "REROLL", "DESCRIBE", "BLEND", "SHORTEN", "ZOOM", "CUSTOM_ZOOM", "PAN",
     "INPAINT", "HIGH_VARIATION", "LOW_VARIATION", "MODAL", "SWAP_FACE", "UPLOAD", "VIDEO", "EDITS",
+    "RETEXTURE", "SWAP_VIDEO_FACE",  # the most-used midjourney-proxy fork's /submit/retexture, /insight-face/video-swap
 )
 # Actions that need a second step: the upstream answers 21 and waits for /submit/modal.
 MODAL_ACTIONS = frozenset({"INPAINT", "CUSTOM_ZOOM"})

@@ -202,7 +202,7 @@ class TaskService:
                         token_id=caller.key.id if caller.key else None,
                         channel_id=parent.channel_id if parent is not None else None,
                         parent_id=parent.id if parent is not None else None, action=spec.action, mode=spec.mode,
-                        bot_type=spec.bot_type, prompt=spec.prompt, prompt_en=spec.prompt, state=spec.state,
+                        bot_type=spec.bot_type, prompt=spec.prompt, prompt_en=spec.prompt_en or spec.prompt, state=spec.state,
                         properties={"parentId": parent.mj_id} if parent is not None else {}, quota=price,
                         request=spec.request, notify_hook=spec.notify_hook, dialect=spec.dialect,
                         trace_id=spec.trace_id, public_base=spec.public_base[:255], submit_time=now,

@@ -33,6 +33,7 @@ class SubmitSpec:
     parent: Task | None = None
     custom_id: str | None = None
     prompt: str | None = None
+    prompt_en: str | None = None  # the English prompt sent upstream, when the client's was translated
     bot_type: str | None = None
     state: str = ""
     notify_hook: str = ""

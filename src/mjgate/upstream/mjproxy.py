@@ -24,6 +24,7 @@ ROUTES = {
     "action": "/submit/action", "describe": "/submit/describe", "blend": "/submit/blend",
     "shorten": "/submit/shorten", "video": "/submit/video", "edits": "/submit/edits",
     "upload": "/submit/upload-discord-images", "swap_face": "/insight-face/swap", "modal": "/submit/modal",
+    "retexture": "/submit/retexture", "swap_video_face": "/insight-face/video-swap",
 }
 # 1 accepted, 21 accepted but waiting for a modal, 22 accepted into the upstream's queue.
 ACCEPTED_CODES = {1, 21, 22}

@@ -15,7 +15,7 @@ from mjgate.models import Channel
 
 # Operations a task can be submitted with (SPEC §3.2 routes, named without their path).
 OPERATIONS = ("imagine", "change", "simple_change", "action", "describe", "blend", "shorten", "video", "edits",
-              "upload", "swap_face")
+              "upload", "swap_face", "retexture", "swap_video_face")
 
 
 class UpstreamUnavailable(Exception):

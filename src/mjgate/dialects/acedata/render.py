@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from mjgate.dialects.acedata.actions import available_actions, name_of
 from mjgate.errors import GatewayError, Kind
+from mjgate.images.grid import is_grid
 from mjgate.images.links import Links
 from mjgate.images.sizes import known_size
 from mjgate.models import Task
@@ -31,8 +32,18 @@ def trace_id_of(request: Request) -> str:
     return request.state.trace_id
 
 
+# The retrieve item's `type`: the route a task of this action is made by.
+TYPE_OF_ACTION = {"DESCRIBE": "describe", "EDITS": "edits", "VIDEO": "videos", "SHORTEN": "shorten"}
+IMAGE_TYPES = ("imagine", "edits")  # results that are images, with an image_id to transform
+
+
 def task_type(task: Task) -> str:
-    return "describe" if task.action == "DESCRIBE" else "imagine"
+    return TYPE_OF_ACTION.get(task.action, "imagine")
+
+
+def split_requested(task: Task) -> bool:
+    value = (task.request or {}).get("split_images") if task.dialect == DIALECT else None
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes")) or value == 1
 
 
 def progress_number(task: Task) -> int:
@@ -50,11 +61,21 @@ _NUMERAL = re.compile(r"^\s*(?:[0-9]\ufe0f?\u20e3|\d+\s*[.)、:]|[-*•])\s*")
 
 def descriptions_of(task: Task) -> list[str]:
     """The four prompts of a DESCRIBE result: blank-line separated, keycap numerals stripped."""
-    text = task.prompt or (task.properties or {}).get("finalPrompt") or ""
+    return _numbered_options(task.prompt or (task.properties or {}).get("finalPrompt") or "")[:4]
+
+
+def shortened_prompts_of(task: Task) -> list[str]:
+    """The five candidates of a SHORTEN result: midjourney-proxy keeps them in properties.finalPrompt
+    and the description (the prompt stays as sent)."""
+    text = (task.properties or {}).get("finalPrompt") or task.description or ""
+    return _numbered_options(text if isinstance(text, str) else "")[:5]
+
+
+def _numbered_options(text: str) -> list[str]:
     parts = [p.strip() for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if p.strip()]
     if len(parts) == 1 and "\n" in parts[0]:
         parts = [p.strip() for p in parts[0].split("\n") if p.strip()]
-    return [_NUMERAL.sub("", p, count=1).strip() for p in parts][:4]
+    return [_NUMERAL.sub("", p, count=1).strip() for p in parts]
 
 
 def result_json(task: Task, base_url: str, links: Links, size: tuple[int, int] | None = None) -> dict:
@@ -63,13 +84,17 @@ def result_json(task: Task, base_url: str, links: Links, size: tuple[int, int] |
     out: dict = {"task_id": task.mj_id}
     if task.trace_id:
         out["trace_id"] = task.trace_id
-    if kind == "imagine":
+    if kind in IMAGE_TYPES:
         out["image_id"] = task.mj_id
+    elif kind == "videos":
+        out["video_id"] = task.mj_id
     out["progress"] = progress_number(task)
     if task.status == "SUCCESS":
         out["success"] = True
         if kind == "describe":
             out["descriptions"] = descriptions_of(task)
+        elif kind == "shorten":
+            out["prompts"] = shortened_prompts_of(task)
         else:
             url = links.image_url(task, base_url)
             if url:
@@ -79,6 +104,11 @@ def result_json(task: Task, base_url: str, links: Links, size: tuple[int, int] |
                 if size:
                     out["image_width"], out["image_height"] = size
                     out["raw_image_width"], out["raw_image_height"] = size
+                if kind == "videos":
+                    out["cover_image_url"] = url  # what AceData's CLI shows as the cover
+                elif split_requested(task) and is_grid(task):
+                    # sub_image_urls: the same four, under the name AceData's own clients read.
+                    out["image_urls"] = out["sub_image_urls"] = links.part_urls(task, base_url)
             if task.video_urls:
                 out["video_urls"] = list(task.video_urls)
             out["actions"] = available_actions(task)
@@ -132,8 +162,10 @@ def item_json(task: Task, base_url: str, links: Links, size: tuple[int, int] | N
         "request": _request_view(task),
         "response": result_json(task, base_url, links, size),
     }
-    if item["type"] == "imagine":
+    if item["type"] in IMAGE_TYPES:
         item["image_id"] = task.mj_id
+    elif item["type"] == "videos":
+        item["video_id"] = task.mj_id
     if task.queued_at is not None:  # waiting in the gateway queue: how many are ahead
         item["queue_position"] = (task.properties or {}).get("numberOfQueues", 0)
     return item

@@ -36,6 +36,35 @@ class DescribeRequest(_Delivery):
     image_base64: str | None = None
 
 
+class EditsRequest(_Delivery):
+    image_url: str = Field(..., description="The image to edit: an http(s) URL (the gateway's own image URLs "
+                           "included) or a data: URI")
+    prompt: str
+    mask: str | None = Field(None, description="base64 PNG; white marks the region to edit")
+    split_images: bool | None = Field(None, description="Also answer image_urls: the four images of the grid")
+    translation: bool | None = Field(None, description="Translate the prompt into English first")
+
+
+class VideosRequest(_Delivery):
+    action: str | None = Field("generate", description="generate or extend")
+    prompt: str | None = Field(None, description="Required for generate")
+    image_url: str | None = Field(None, description="First frame (generate)")
+    end_image_url: str | None = Field(None, description="Last frame")
+    loop: bool | None = None
+    resolution: str | None = Field("480p", description="480p or 720p")
+    video_id: str | None = Field(None, description="The video to extend (its task_id)")
+    video_index: int | None = Field(0, description="Which of its four clips to extend (0-3)")
+    translation: bool | None = None
+
+
+class ShortenRequest(_Delivery):
+    prompt: str
+
+
+class TranslateRequest(_Body):
+    content: str
+
+
 class TasksRequest(_Body):
     action: str | None = Field(None, description="retrieve, retrieve_batch or cancel")
     id: str | None = None

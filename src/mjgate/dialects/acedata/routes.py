@@ -1,5 +1,5 @@
-"""AceData's face (SPEC §3.3, seed 003): POST /midjourney/imagine, /midjourney/describe, /midjourney/tasks,
-/midjourney/seed. How it settles what AceData leaves open is in docs/api.md ("AceData-style API").
+"""AceData's face (SPEC §3.3, seed 003): POST /midjourney/imagine, /edits, /videos, /describe, /shorten,
+/translate, /tasks, /seed. How it settles what AceData leaves open is in docs/api.md ("AceData-style API").
 
 A dialect only: it parses the snake_case body, asks the task service, and renders the task in
 AceData's shapes. The store, prices, channels and callbacks are the same as for /mj/...: a task
@@ -17,15 +17,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from mjgate.api.deps import LimitedRelayCaller, public_base_url
-from mjgate.api.payloads import MAX_IMAGE_BYTES, MAX_SHORT_TEXT, image_base64, json_object, prompt_field, \
+from mjgate.api.payloads import MAX_SHORT_TEXT, image_base64, json_object, prompt_field, \
     redacted, text_field
 from mjgate.api.routing import dialect_route, documented_body
-from mjgate.dialects.acedata import fields
+from mjgate.dialects.acedata import fields, inputs
 from mjgate.dialects.acedata.actions import ACTIONS, MODAL_ACTION, available_actions, button_for
 from mjgate.dialects.acedata.render import DIALECT, answer_json, error_body, error_reply, item_json, result_json, \
     trace_id_of
-from mjgate.dialects.acedata.requests import DescribeRequest, ImagineRequest, SeedRequest, TasksRequest
-from mjgate.downloads import download_image
+from mjgate.dialects.acedata.requests import DescribeRequest, EditsRequest, ImagineRequest, SeedRequest, \
+    ShortenRequest, TasksRequest, TranslateRequest, VideosRequest
 from mjgate.errors import BadRequest, GatewayError, Kind, NotFound, RateLimited
 from mjgate.models import Task
 from mjgate.tasks import repository
@@ -154,12 +154,15 @@ async def _imagine_task(request: Request, caller: Caller, body: dict, delivery: 
         raise BadRequest(f"action {action[:64]!r} is not implemented; use one of: {', '.join(ACTIONS)}",
                          code="api_not_implemented")
     mode = fields.mode(body)
+    fields.boolean(body, "split_images")  # checked here; the answer reads it from the stored request
     if action == "generate":
         prompt = fields.prompt_with_params(body, prompt_field(body))
+        prompt_en = await inputs.english(request, body, prompt)
+        sent, images = await inputs.own_image_prompts(request, prompt_en or prompt)
         return _task_of(await service.submit(caller, _spec(
             request, body, delivery, action="IMAGINE", operation="imagine",
-            params={"prompt": prompt, "base64Array": [], "botType": "MID_JOURNEY"}, prompt=prompt,
-            mode=mode, explicit_mode=mode is not None)))
+            params={"prompt": sent, "base64Array": images, "botType": "MID_JOURNEY"}, prompt=prompt,
+            prompt_en=prompt_en, mode=mode, explicit_mode=mode is not None)))
 
     ref = fields.id_field(body, "image_id", "task_id")
     if not ref:
@@ -171,6 +174,8 @@ async def _imagine_task(request: Request, caller: Caller, body: dict, delivery: 
                              "for variation_region")
         mask = image_base64(body["mask"], "mask")
     modal_prompt = prompt_field(body, required=False) if action == MODAL_ACTION else ""
+    if modal_prompt:
+        modal_prompt = await inputs.english(request, body, modal_prompt) or modal_prompt  # before any charge
     parent = await service.parent_of(caller, ref, what="image")
     custom_id = button_for(action, parent)
     if custom_id is None:
@@ -186,16 +191,74 @@ async def _imagine_task(request: Request, caller: Caller, body: dict, delivery: 
     return _task_of(outcome)
 
 
-async def _describe_image(body: dict) -> str:
-    for name in ("image_base64", "base64"):
-        if body.get(name):
-            return image_base64(body[name], name)
-    url = text_field(body, "image_url", limit=MAX_IMAGE_BYTES * 2).strip()
-    if not url:
+async def _describe_image(request: Request, body: dict) -> str:
+    image = await inputs.image_field(request, body, "image_url", also=("image_base64", "base64"))
+    if image is None:
         raise BadRequest("image_url (or image_base64) is required")
-    if url.startswith("data:"):
-        return image_base64(url, "image_url")
-    return await download_image(url)
+    return image
+
+
+VIDEO_TYPES = {"480p": "vid_1.1_i2v_480", "720p": "vid_1.1_i2v_720"}  # midjourney-proxy's videoType
+VIDEO_ACTIONS = ("generate", "extend")
+VIDEO_BATCH = 4  # AceData answers four clips
+
+
+async def _edits_task(request: Request, caller: Caller, body: dict, delivery: fields.Delivery) -> Task:
+    action = text_field(body, "action").strip().lower() or "generate"
+    if action != "generate":
+        raise BadRequest(f"action {action[:64]!r} is not implemented for edits; use generate",
+                         code="api_not_implemented")
+    mode = fields.mode(body)
+    fields.boolean(body, "split_images")
+    prompt = prompt_field(body)
+    image = await inputs.image_field(request, body, "image_url", required=True, also=("image_base64",))
+    params = {"prompt": prompt, "image": image}
+    if body.get("mask"):
+        params["maskBase64"] = image_base64(body["mask"], "mask")
+    prompt_en = await inputs.english(request, body, prompt)
+    params["prompt"] = prompt_en or prompt
+    return _task_of(await request.app.state.tasks.submit(caller, _spec(
+        request, body, delivery, action="EDITS", operation="edits", params=params, prompt=prompt,
+        prompt_en=prompt_en, mode=mode, explicit_mode=mode is not None)))
+
+
+async def _video_task(request: Request, caller: Caller, body: dict, delivery: fields.Delivery) -> Task:
+    service = request.app.state.tasks
+    action = text_field(body, "action").strip().lower() or "generate"
+    if action not in VIDEO_ACTIONS:
+        raise BadRequest(f"action {action[:64]!r} is not implemented for videos; use generate or extend",
+                         code="api_not_implemented")
+    mode = fields.mode(body)
+    resolution = text_field(body, "resolution").strip().lower() or "480p"
+    if resolution not in VIDEO_TYPES:
+        raise BadRequest("resolution must be 480p or 720p")
+    loop = fields.boolean(body, "loop")
+    prompt = prompt_field(body, required=action == "generate")
+    prompt_en = await inputs.english(request, body, prompt)
+    params: dict = {"prompt": prompt_en or prompt, "videoType": VIDEO_TYPES[resolution], "batchSize": VIDEO_BATCH}
+    if loop:
+        params["loop"] = True
+    end = await inputs.image_field(request, body, "end_image_url")
+    if end is not None:
+        params["endImage"] = end
+    common = dict(action="VIDEO", operation="video", prompt_en=prompt_en, mode=mode, explicit_mode=mode is not None)
+    if action == "generate":
+        params["image"] = await inputs.image_field(request, body, "image_url", required=True)
+        return _task_of(await service.submit(caller, _spec(request, body, delivery, params=params, prompt=prompt,
+                                                           **common)))
+    ref = fields.id_field(body, "video_id", "task_id")
+    if not ref:
+        raise BadRequest("video_id is required for action extend")
+    parent = await service.parent_of(caller, ref, what="video")
+    if parent.action != "VIDEO":
+        raise BadRequest(f"{parent.mj_id} is not a video; only videos can be extended")
+    clips = len(parent.video_urls or []) or VIDEO_BATCH
+    index = fields.integer(body, "video_index", 0)
+    if index >= clips:
+        raise BadRequest(f"video_index must be from 0 to {clips - 1}")
+    params.update(action="extend", index=index)
+    return _task_of(await service.submit(caller, _spec(request, body, delivery, params=params, parent=parent,
+                                                       prompt=prompt or None, **common)))
 
 
 async def _retrieve(request: Request, caller: Caller, body: dict) -> dict:
@@ -275,11 +338,51 @@ def make_router() -> APIRouter:
         body = await json_object(request)
         delivery = fields.delivery(request, body)
         mode = fields.mode(body)
-        image = await _describe_image(body)
+        image = await _describe_image(request, body)
         outcome = await request.app.state.tasks.submit(caller, _spec(
             request, body, delivery, action="DESCRIBE", operation="describe", params={"base64": image},
             mode=mode, explicit_mode=mode is not None))
         return await _deliver(request, _task_of(outcome), delivery)
+
+    @router.post("/edits", summary="Edit an image with a prompt and an optional mask (AceData Midjourney Edits)",
+                 openapi_extra=documented_body(EditsRequest))
+    @router.post("/edits/", include_in_schema=False)
+    async def edits(request: Request, caller: LimitedRelayCaller):
+        body = await json_object(request)
+        delivery = fields.delivery(request, body)
+        return await _deliver(request, await _edits_task(request, caller, body, delivery), delivery)
+
+    @router.post("/videos", summary="Make or extend a video (AceData Midjourney Videos)",
+                 openapi_extra=documented_body(VideosRequest))
+    @router.post("/videos/", include_in_schema=False)
+    async def videos(request: Request, caller: LimitedRelayCaller):
+        body = await json_object(request)
+        delivery = fields.delivery(request, body)
+        return await _deliver(request, await _video_task(request, caller, body, delivery), delivery)
+
+    @router.post("/shorten", summary="Five shorter prompts (AceData Midjourney Shorten)",
+                 openapi_extra=documented_body(ShortenRequest))
+    @router.post("/shorten/", include_in_schema=False)
+    async def shorten(request: Request, caller: LimitedRelayCaller):
+        body = await json_object(request)
+        delivery = fields.delivery(request, body)
+        mode = fields.mode(body)
+        prompt = prompt_field(body)
+        outcome = await request.app.state.tasks.submit(caller, _spec(
+            request, body, delivery, action="SHORTEN", operation="shorten", params={"prompt": prompt},
+            prompt=prompt, mode=mode, explicit_mode=mode is not None))
+        return await _deliver(request, _task_of(outcome), delivery)
+
+    @router.post("/translate", summary="A prompt in English (AceData Midjourney Translate)",
+                 openapi_extra=documented_body(TranslateRequest))
+    @router.post("/translate/", include_in_schema=False)
+    async def translate(request: Request, caller: LimitedRelayCaller):
+        body = await json_object(request)
+        content = text_field(body, "content").strip()
+        if not content:
+            raise BadRequest("content is required")
+        english = await request.app.state.translator.english(content)
+        return {"success": True, "content": english, "trace_id": trace_id_of(request)}
 
     @router.post("/tasks", summary="Retrieve tasks (AceData Midjourney Tasks)", openapi_extra=documented_body(TasksRequest))
     @router.post("/tasks/", include_in_schema=False)

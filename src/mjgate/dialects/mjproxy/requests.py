@@ -71,8 +71,19 @@ class VideoRequest(_Common):
 
 class EditsRequest(_Common):
     prompt: str
-    image: str
+    image: str = Field(..., description="The image: base64, a data: URI or an http(s) URL")
     maskBase64: str | None = None
+
+
+class RetextureRequest(_Common):
+    prompt: str
+    image: str = Field(..., description="The image to retexture: base64, a data: URI or an http(s) URL")
+
+
+class VideoSwapRequest(_Common):
+    sourceBase64: str | None = Field(None, description="The face (base64)")
+    sourceUrl: str | None = Field(None, description="The face, by URL")
+    targetUrl: str = Field(..., description="The video whose faces are swapped")
 
 
 class UploadRequest(_Common):

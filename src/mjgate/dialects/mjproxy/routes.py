@@ -59,6 +59,17 @@ async def _submit(request: Request, caller: Caller, build: Build) -> JSONRespons
     return outcome_reply(await request.app.state.tasks.submit(caller, spec))
 
 
+async def _image_or_url(request: Request, body: dict, name: str) -> str:
+    """An image as base64, or as an http(s) URL the upstream fetches itself. The gateway's own signed
+    image URLs become base64 here (images/own.py): an upstream could not reach a private address."""
+    value = body.get(name)
+    if isinstance(value, str) and value.strip().lower().startswith(("http://", "https://")):
+        url = http_url(body, name)
+        own = await request.app.state.gateway_images.data_uri_of(url, str(request.base_url).rstrip("/"), name)
+        return own or url
+    return image_base64(value, name)
+
+
 def _links(request: Request):
     return request.app.state.links
 
@@ -75,15 +86,22 @@ def make_router() -> APIRouter:
 
     @submit_route("/mj/submit/imagine", bodies.ImagineRequest)
     async def imagine(request: Request, caller: LimitedRelayCaller):
-        def build(body):
+        try:
+            body = await json_object(request)
             bot = text_field(body, "botType") or "MID_JOURNEY"
             if bot not in ("MID_JOURNEY", "NIJI_JOURNEY"):
                 raise BadRequest("botType must be MID_JOURNEY or NIJI_JOURNEY")
             images = image_list(body, "base64Array", minimum=0, maximum=5)
             prompt = prompt_field(body)
-            return _spec(request, body, action="IMAGINE", operation="imagine",
-                         params={"prompt": prompt, "base64Array": images, "botType": bot}, prompt=prompt, bot_type=bot)
-        return await _submit(request, caller, build)
+            # The gateway's own image URLs at the head of the prompt go upstream as base64 (images/own.py).
+            sent, own = await request.app.state.gateway_images.own_prompt_images(
+                prompt, str(request.base_url).rstrip("/"), 5 - len(images))
+            spec = _spec(request, body, action="IMAGINE", operation="imagine",
+                         params={"prompt": sent, "base64Array": images + own, "botType": bot}, prompt=prompt,
+                         bot_type=bot)
+        except GatewayError as exc:
+            return outcome_reply(Refused.of(exc))
+        return outcome_reply(await request.app.state.tasks.submit(caller, spec))
 
     @submit_route("/mj/submit/change", bodies.ChangeRequest)
     async def change(request: Request, caller: LimitedRelayCaller):
@@ -169,13 +187,50 @@ def make_router() -> APIRouter:
 
     @submit_route("/mj/submit/edits", bodies.EditsRequest)
     async def edits(request: Request, caller: LimitedRelayCaller):
-        def build(body):
+        try:
+            body = await json_object(request)
             prompt = prompt_field(body)
-            params = {"prompt": prompt, "image": image_base64(body.get("image"), "image")}
+            params = {"prompt": prompt, "image": await _image_or_url(request, body, "image")}
             if body.get("maskBase64"):
                 params["maskBase64"] = image_base64(body["maskBase64"], "maskBase64")
-            return _spec(request, body, action="EDITS", operation="edits", params=params, prompt=prompt)
-        return await _submit(request, caller, build)
+            spec = _spec(request, body, action="EDITS", operation="edits", params=params, prompt=prompt)
+        except GatewayError as exc:
+            return outcome_reply(Refused.of(exc))
+        return outcome_reply(await request.app.state.tasks.submit(caller, spec))
+
+    @submit_route("/mj/submit/retexture", bodies.RetextureRequest)
+    async def retexture(request: Request, caller: LimitedRelayCaller):
+        try:
+            body = await json_object(request)
+            prompt = prompt_field(body)
+            image = await _image_or_url(request, body, "image")
+            spec = _spec(request, body, action="RETEXTURE", operation="retexture",
+                         params={"prompt": prompt, "image": image}, prompt=prompt)
+        except GatewayError as exc:
+            return outcome_reply(Refused.of(exc))
+        return outcome_reply(await request.app.state.tasks.submit(caller, spec))
+
+    @submit_route("/mj/insight-face/video-swap", bodies.VideoSwapRequest)
+    async def video_swap(request: Request, caller: LimitedRelayCaller):
+        try:
+            body = await json_object(request)
+            params = {}
+            if body.get("sourceBase64"):
+                params["sourceBase64"] = image_base64(body["sourceBase64"], "sourceBase64")
+            elif body.get("sourceUrl"):
+                face = await _image_or_url(request, body, "sourceUrl")
+                params["sourceBase64" if face.startswith("data:") else "sourceUrl"] = face
+            else:
+                raise BadRequest("sourceBase64 or sourceUrl (the face image) is required")
+            target = http_url(body, "targetUrl")
+            if not target:
+                raise BadRequest("targetUrl (the video) is required; this gateway forwards JSON, not a "
+                                 "multipart targetFile")
+            params["targetUrl"] = target
+            spec = _spec(request, body, action="SWAP_VIDEO_FACE", operation="swap_video_face", params=params)
+        except GatewayError as exc:
+            return outcome_reply(Refused.of(exc))
+        return outcome_reply(await request.app.state.tasks.submit(caller, spec))
 
     @submit_route("/mj/submit/upload-discord-images", bodies.UploadRequest)
     async def upload(request: Request, caller: LimitedRelayCaller):
