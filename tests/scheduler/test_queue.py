@@ -152,9 +152,9 @@ async def test_in_flight_limits_per_user_and_per_key(app, client, db, slow_sim):
     assert [(await relay.fetch(i))["status"] for i in ids] == ["SUBMITTED", "NOT_START"]  # the 2nd waits for room
     money = await relay.balances()
     assert money["quota"] == money["ledger"] and await in_flight(db, relay.user["id"]) == 2
-    # A finished task frees a place.
+    # A finished task frees a place (the new task queues behind the one already waiting).
     await relay.post(f"/mj/task/{ids[0]}/cancel", {})
-    assert (await relay.post("/mj/submit/imagine", {"prompt": "now it fits"}))["code"] == 1
+    assert (await relay.post("/mj/submit/imagine", {"prompt": "now it fits"}))["code"] == 22
 
     # A key's own limit, whatever the user's.
     lifted = await client.post(f"/api/admin/users/{relay.user['id']}/limits", json={"max_in_flight": None},

@@ -75,8 +75,10 @@ class Task(Base):
     # The base URL the client used, for absolute URLs in callbacks sent later.
     public_base: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
-    # Waiting in the gateway queue for a channel since this time (None = not queued).
+    # Waiting in the gateway queue for a channel since this time (None = not queued); when it left
+    # the queue for a channel (its timeout counts from then: the wait has its own limit).
     queued_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    dispatched_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Counted in its user's and key's in_flight (holds_slot) and its channel's (channel_slot); each
     # is cleared once, by the compare-and-set that gives the slot back when the task finishes.
     holds_slot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -115,11 +115,13 @@ class Poller:
         return len(claimed)
 
     def _settle_reason(self, task: Task, now: int) -> str | None:
-        if not task.upstream_id and now - task.submit_time > submit_grace_ms(self.config.task_timeout_ms):
+        # A task that waited in the gateway queue is timed from when it left it (the wait has its own limit).
+        started = task.dispatched_at or task.submit_time
+        if not task.upstream_id and now - started > submit_grace_ms(self.config.task_timeout_ms):
             if task.status == "SUBMITTED":  # sent, and its answer lost
                 return "the upstream never confirmed the submission (its answer was lost)"
             return "the submission was interrupted before the upstream accepted it"
-        if now - task.submit_time > self.config.task_timeout_ms:
+        if now - started > self.config.task_timeout_ms:
             return f"timed out: not finished within {self.config.task_timeout_ms // 1000} s"
         return None
 

@@ -122,12 +122,13 @@ async def take_from_queue(conn, task, channel_id: int, channel_slot: bool, now: 
     """Take a queued task out of the queue for one channel; False if another instance took it first."""
     result = await conn.execute(
         update(Task).where(Task.id == task.id, QUEUED, Task.status.not_in(TERMINAL_STATUSES))
-        .values(queued_at=None, channel_id=channel_id, channel_slot=channel_slot, next_poll_at=next_poll_at,
-                updated_at=now))
+        .values(queued_at=None, dispatched_at=now, channel_id=channel_id, channel_slot=channel_slot,
+                next_poll_at=next_poll_at, updated_at=now))
     if result.rowcount != 1:
         return False
     await conn.execute(update(User).where(User.id == task.user_id).values(last_dispatch_at=now))
     task.channel_id, task.channel_slot, task.next_poll_at, task.updated_at = channel_id, channel_slot, next_poll_at, now
+    task.queued_at, task.dispatched_at = None, now
     return True
 
 

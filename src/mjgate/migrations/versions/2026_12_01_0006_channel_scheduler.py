@@ -42,6 +42,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('holds_slot', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('channel_slot', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('upstream_request', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('dispatched_at', sa.BigInteger(), nullable=True))
         batch_op.create_index('ix_tasks_queued', ['queued_at'], unique=False)
     # Tasks already under way hold their user's and key's slots, so finishing them releases those;
     # channel slots start at 0 (channels had no capacity before this).
@@ -55,6 +56,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.drop_index('ix_tasks_queued')
+        batch_op.drop_column('dispatched_at')
         batch_op.drop_column('upstream_request')
         batch_op.drop_column('channel_slot')
         batch_op.drop_column('holds_slot')
