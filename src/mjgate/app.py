@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from mjgate import __version__, dialects, web
 from mjgate.api import callbacks, envelopes, events, images, ops
+from mjgate.api.inputs import InputGuard
 from mjgate.api.middleware import RateLimitHeaders
 from mjgate.config import Settings, get_settings
 from mjgate.resources import opened
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.secret_key = settings.resolved_secret_key()
     envelopes.install(app)
     app.add_middleware(RateLimitHeaders)
+    # Inside the dialects' own middlewares (AceData's trace id), outside every route.
+    app.add_middleware(InputGuard)
     app.include_router(ops.router)
     app.include_router(images.router)
     app.include_router(events.router)

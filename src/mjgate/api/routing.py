@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
 
 from mjgate.db.faults import RETRY_AFTER_S, is_connection_lost
 from mjgate.errors import BadRequest, GatewayError, Unavailable
@@ -57,6 +58,10 @@ def dialect_route(render: ErrorRenderer) -> type[APIRoute]:
                     return render(request, exc)
                 except RequestValidationError as exc:
                     return render(request, BadRequest(validation_message(exc)))
+                except HTTPException as exc:  # FastAPI's own refusals, e.g. a body that is not UTF-8
+                    message = exc.detail if isinstance(exc.detail, str) else "invalid request"
+                    return render(request, GatewayError(message, status=exc.status_code,
+                                                        kind="invalid" if exc.status_code < 500 else "internal"))
                 except DBAPIError as exc:
                     if not is_connection_lost(exc):
                         log.exception("database error", path=request.url.path)

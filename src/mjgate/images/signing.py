@@ -22,7 +22,8 @@ def signed_image_path(secret_key: str, mj_id: str, ttl_s: int) -> str:
 
 
 def check_image_signature(secret_key: str, mj_id: str, expires: str | None, sig: str | None) -> bool:
-    if not expires or not sig or not expires.isdigit():
+    # An expiry is epoch seconds: more than 12 digits is no real one (and thousands overflow int()).
+    if not expires or not sig or not expires.isdigit() or len(expires) > 12:
         return False
     if int(expires) < now_ms() // 1000:
         return False
