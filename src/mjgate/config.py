@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         False, description="Deliver client callbacks (notifyHook, callback_url) to loopback and private "
         "addresses too. Off by default: clients choose these URLs, so they could aim them at the gateway's network.",
     )
+    trusted_proxies: str = Field(
+        "", description="Comma-separated addresses or networks of reverse proxies in front of the gateway "
+        "(e.g. '127.0.0.1, 10.0.0.0/8'). Only when a request comes from one of them is the client's address "
+        "taken from X-Forwarded-For (for login throttling and API keys' allowed_ips). Empty: the TCP peer.",
+    )
     rate_limit_per_minute: int = Field(
         120, description="Requests per minute per API key on the AceData-style API (/midjourney/...); bursts up "
         "to the same number are allowed. Shared across instances through MJGATE_REDIS_URL when set. 0 = no limit.",
@@ -102,6 +107,14 @@ class Settings(BaseSettings):
     s3_prefix: str = Field("images/", description="Key prefix of stored images in the S3 bucket.")
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log as JSON lines instead of console text.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from mjgate.auth.client_address import parse_networks
+
+        parse_networks(value)  # a bad entry fails at start, not at the first login
+        return value
 
     @model_validator(mode="after")
     def _database_in_data_dir(self) -> Settings:
