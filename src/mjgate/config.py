@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     )
     webhook_allow_private: bool = Field(
         False, description="Deliver client callbacks (notifyHook, callback_url) to loopback and private "
-        "addresses too. Off by default: clients choose these URLs, so they could aim them at the gateway's network.",
+        "addresses too. Off by default: clients choose these URLs, so they could aim them at the gateway's network; "
+        "a submit naming such a URL is then refused with a clear error.",
     )
     trusted_proxies: str = Field(
         "", description="Comma-separated addresses or networks of reverse proxies in front of the gateway "

@@ -12,3 +12,5 @@ POLLER_CALL_SECONDS = Histogram("mjgate_poller_upstream_call_seconds", "list-by-
 POLLER_ERRORS = Counter("mjgate_poller_errors_total", "Poller errors", ["channel", "kind"])
 TASKS_FINISHED = Counter("mjgate_tasks_finished_total", "Tasks reaching a terminal state", ["status"])
 WEBHOOKS = Counter("mjgate_webhook_deliveries_total", "Client webhook delivery attempts", ["result"])
+WEBHOOKS_DROPPED = Counter("mjgate_webhook_dropped_total", "Client webhooks given up without delivery "
+                           "(gave_up: every retry failed; private_target: not a public address; no_owner)", ["reason"])

@@ -8,14 +8,15 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from mjgate.accounts import repository as accounts
+from mjgate.accounts.webhook_secrets import secret_of
 from mjgate.accounts.users import get_by_access_token, get_by_username, public_user
 from mjgate.api.routing import dialect_route
-from mjgate.auth import sessions
+from mjgate.auth import keyring, sessions
 from mjgate.auth.client_address import client_address
 from mjgate.auth.login_throttle import LoginThrottle
 from mjgate.auth.credentials import verify_password
 from mjgate.billing.pricing import QUOTA_PER_USD
-from mjgate.dialects.console.csrf import ConsoleUser, check_csrf, csrf_token_for, ok, same_site_json
+from mjgate.dialects.console.csrf import ConsoleUser, check_csrf, csrf_guard, csrf_token_for, ok, same_site_json
 from mjgate.dialects.newapi.render import error_reply
 from mjgate.invalidation import stale_after_commit
 from mjgate.errors import BadRequest, Forbidden, Unauthorized
@@ -96,8 +97,9 @@ async def login(request: Request, body: LoginBody):
     if not user.enabled:
         raise Forbidden("this user is disabled")
     settings = request.app.state.settings
-    cookie = sessions.issue(request.app.state.secret_key, user.id, user.session_version, settings.session_ttl_s)
-    response = ok(me_payload(user, csrf_token_for(request.app.state.secret_key, cookie)))
+    keys = request.app.state.keyring
+    cookie = sessions.issue(keys.key(keyring.SESSION), user.id, user.session_version, settings.session_ttl_s)
+    response = ok(me_payload(user, csrf_token_for(keys, cookie)))
     response.set_cookie(
         sessions.COOKIE_NAME, cookie, max_age=settings.session_ttl_s, path="/", httponly=True, samesite="lax",
         secure=_secure_cookie(request),
@@ -109,7 +111,7 @@ async def login(request: Request, body: LoginBody):
              dependencies=[Depends(same_site_json)])
 async def logout(request: Request):
     cookie = request.cookies.get(sessions.COOKIE_NAME)
-    parsed = sessions.parse(request.app.state.secret_key, cookie)
+    parsed = sessions.parse(request.app.state.keyring.accepted(keyring.SESSION), cookie)
     if parsed is not None:
         # Only a request that proves it comes from the console may end the session.
         check_csrf(request)
@@ -127,7 +129,23 @@ async def me(request: Request, user: ConsoleUser):
     cookie = request.cookies.get(sessions.COOKIE_NAME)
     token = None
     if cookie and not request.headers.get("authorization", "").strip():
-        token = csrf_token_for(request.app.state.secret_key, cookie)
+        token = csrf_token_for(request.app.state.keyring, cookie)
     async with request.app.state.db.read() as session:  # the balance as it is now, not as cached
         fresh = await accounts.user(session, user.id) or user
     return ok(me_payload(fresh, token))
+
+
+# ------------------------------------------------------------------ the user's webhook secret
+
+
+@router.get("/webhook-secret", summary="The secret (whsec_...) your callbacks are signed with (Standard Webhooks)")
+async def webhook_secret(request: Request, user: ConsoleUser):
+    async with request.app.state.db.write() as session:  # a user older than these secrets gets one now
+        return ok({"secret": await secret_of(session, user.id)})
+
+
+@router.post("/webhook-secret/rotate", summary="Replace your webhook secret; callbacks are signed with the new one "
+             "from now on", dependencies=[Depends(csrf_guard)])
+async def rotate_webhook_secret(request: Request, user: ConsoleUser):
+    async with request.app.state.db.write() as session:
+        return ok({"secret": await secret_of(session, user.id, rotate=True)})
