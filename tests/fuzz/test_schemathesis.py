@@ -2,8 +2,8 @@
 operation gets generated (valid and invalid) requests, and none may answer a 5xx.
 
 Bounded so it stays a CI test: a fixed seed, a few examples per operation, a time budget per run.
-Two runs, because the faces authenticate differently: the relay faces with an API key, the
-management, console and admin APIs with an admin's access token.
+Separate runs, because the faces authenticate differently: the relay faces with an API key, the
+management, console and admin APIs with an admin's access token (channels last, see below).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ RELAY_PATHS = r"^/(mj|mj-fast|mj-relax|mj-turbo|midjourney)/"
 
 def _schemathesis(base_url: str, report: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(ST), "run", f"{base_url}/openapi.json", "--checks", "not_a_server_error", "--max-examples", "8",
-         "--seed", "20261201", "--max-time", "25", "--workers", "1", "--no-shrink", "--request-timeout", "10",
+        [str(ST), "run", f"{base_url}/openapi.json", "--checks", "not_a_server_error", "--max-examples", "5",
+         "--seed", "20261201", "--max-time", "12", "--workers", "1", "--no-shrink", "--request-timeout", "10",
          "--phases", "examples,coverage,fuzzing", "--suppress-health-check", "all", "--warnings", "off",
          "--report", "junit", "--report-junit-path", str(report), *args],
         capture_output=True, text=True, timeout=120)
@@ -33,12 +33,14 @@ def _schemathesis(base_url: str, report: Path, *args: str) -> subprocess.Complet
 def _assert_no_server_error(run: subprocess.CompletedProcess, gateway) -> None:
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-6000:] + "\n--- gateway log ---\n" + gateway.log()[-3000:]
-    assert "not_a_server_error" not in out.split("SUMMARY", 1)[-1] or "failed" not in out.lower(), out[-3000:]
+    assert "Server error" not in out and "Test cases:" in out, out[-3000:]
 
 
 @pytest.fixture
 def served(tmp_path):
-    sim = start_simulator_process()
+    # An upstream with room for everything: a full queue is a genuine 503 ("try again later"), and
+    # this test is about the gateway's handling of what it is sent, not about capacity.
+    sim = start_simulator_process(core_size=1000, queue_size=1000)
     data_dir = tmp_path / "st"
     data_dir.mkdir()
     database_url = f"sqlite+aiosqlite:///{data_dir}/mjgate.db"
@@ -60,11 +62,17 @@ def test_no_server_errors_on_any_documented_operation(served, tmp_path):
     relay = _schemathesis(gateway.base_url, tmp_path / "relay.xml", "--include-path-regex", RELAY_PATHS,
                           "--header", f"Authorization: Bearer {key}")
     _assert_no_server_error(relay, gateway)
-    dashboard = _schemathesis(gateway.base_url, tmp_path / "admin.xml", "--exclude-path-regex", RELAY_PATHS,
+    admin_headers = ("--header", f"Authorization: Bearer {admin['access_token']}",
+                     "--header", f"New-Api-User: {admin['id']}")
+    # Channels last: fuzzed edits change the channel's secret or disable it, after which submits
+    # rightly answer 502/503 (the upstream refuses, no channel serves) — not what this test is about.
+    dashboard = _schemathesis(gateway.base_url, tmp_path / "admin.xml", "--exclude-path-regex",
+                              RELAY_PATHS + "|^/api/admin/channels",
                               # the SSE stream never ends by itself; tests/events covers it
-                              "--exclude-path", "/api/mj/events",
-                              "--header", f"Authorization: Bearer {admin['access_token']}",
-                              "--header", f"New-Api-User: {admin['id']}")
+                              "--exclude-path", "/api/mj/events", *admin_headers)
     _assert_no_server_error(dashboard, gateway)
-    # The runs did reach the gateway: its log shows requests of both kinds.
-    assert (tmp_path / "relay.xml").stat().st_size > 0 and (tmp_path / "admin.xml").stat().st_size > 0
+    channels = _schemathesis(gateway.base_url, tmp_path / "channels.xml", "--include-path-regex",
+                             "^/api/admin/channels", *admin_headers)
+    _assert_no_server_error(channels, gateway)
+    # Each run tested operations and wrote its report.
+    assert all((tmp_path / f"{name}.xml").stat().st_size > 0 for name in ("relay", "admin", "channels"))
