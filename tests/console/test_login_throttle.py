@@ -12,7 +12,7 @@ import pytest
 from mjgate.app import create_app
 from mjgate.auth import login_throttle
 from tests.console.helpers import fail
-from tests.factories import make_user
+from tests.factories import make_key, make_user
 from tests.fixtures.app import gateway_settings
 
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -108,3 +108,20 @@ async def test_healthz_is_served_while_logins_hash(client, db, capsys):
     idle.sort(), busy.sort()
     with capsys.disabled():
         print(f"\n/healthz p50 idle {idle[10]:.1f} ms, during 16 concurrent logins {busy[10]:.1f} ms")
+
+
+@sqlite_only
+async def test_a_keys_allowed_ips_see_the_forwarded_client_behind_a_trusted_proxy(db, db_url, tmp_path):
+    app = create_app(gateway_settings(db_url, tmp_path, trusted_proxies="10.0.0.5"))
+    user = await make_user(db, "ipuser")
+    key = await make_key(db, user["id"], allowed_ips=["198.51.100.7"])
+    auth = {"Authorization": f"Bearer {key['key']}"}
+    async with app.router.lifespan_context(app):
+        async with _client_from(app, "10.0.0.5") as proxy, _client_from(app, "198.51.100.99") as direct:
+            ok = await proxy.get("/mj/task/list", headers={**auth, "X-Forwarded-For": "198.51.100.7"})
+            assert ok.status_code == 200, ok.text
+            other = await proxy.get("/mj/task/list", headers={**auth, "X-Forwarded-For": "198.51.100.8"})
+            assert other.status_code == 403
+            # Not a trusted proxy: its X-Forwarded-For is ignored.
+            spoofed = await direct.get("/mj/task/list", headers={**auth, "X-Forwarded-For": "198.51.100.7"})
+            assert spoofed.status_code == 403
