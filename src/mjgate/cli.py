@@ -297,6 +297,24 @@ def user_reset_token(name: str, as_json: JsonOpt = False) -> None:
     emit(run_in_transaction(work), as_json)
 
 
+@user_app.command("webhook-secret")
+def user_webhook_secret(
+    name: str,
+    rotate: Annotated[bool, typer.Option("--rotate", help="Replace it with a new one (the old one stops verifying).")]
+    = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The secret (whsec_...) this user's callbacks are signed with (Standard Webhooks headers)."""
+    from mjgate.accounts.users import require_by_username
+    from mjgate.accounts.webhook_secrets import secret_of
+
+    async def work(session):
+        user = await require_by_username(session, name)
+        return {"secret": await secret_of(session, user.id, rotate=rotate)}
+
+    emit(run_in_transaction(work), as_json)
+
+
 # ---------------------------------------------------------------- keys
 
 

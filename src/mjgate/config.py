@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -91,7 +91,13 @@ class Settings(BaseSettings):
     )
     webhook_allow_private: bool = Field(
         False, description="Deliver client callbacks (notifyHook, callback_url) to loopback and private "
-        "addresses too. Off by default: clients choose these URLs, so they could aim them at the gateway's network.",
+        "addresses too. Off by default: clients choose these URLs, so they could aim them at the gateway's network; "
+        "a submit naming such a URL is then refused with a clear error.",
+    )
+    trusted_proxies: str = Field(
+        "", description="Comma-separated addresses or networks of reverse proxies in front of the gateway "
+        "(e.g. '127.0.0.1, 10.0.0.0/8'). Only when a request comes from one of them is the client's address "
+        "taken from X-Forwarded-For (for login throttling and API keys' allowed_ips). Empty: the TCP peer.",
     )
     rate_limit_per_minute: int = Field(
         120, description="Requests per minute per API key on the AceData-style API (/midjourney/...); bursts up "
@@ -129,6 +135,14 @@ class Settings(BaseSettings):
     translate_timeout_s: float = Field(30.0, gt=0, le=300, description="How long one translation may take.")
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log as JSON lines instead of console text.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from mjgate.auth.client_address import parse_networks
+
+        parse_networks(value)  # a bad entry fails at start, not at the first login
+        return value
 
     @model_validator(mode="after")
     def _database_in_data_dir(self) -> Settings:

@@ -12,6 +12,8 @@ POLLER_CALL_SECONDS = Histogram("mjgate_poller_upstream_call_seconds", "list-by-
 POLLER_ERRORS = Counter("mjgate_poller_errors_total", "Poller errors", ["channel", "kind"])
 TASKS_FINISHED = Counter("mjgate_tasks_finished_total", "Tasks reaching a terminal state", ["status"])
 WEBHOOKS = Counter("mjgate_webhook_deliveries_total", "Client webhook delivery attempts", ["result"])
+WEBHOOKS_DROPPED = Counter("mjgate_webhook_dropped_total", "Client webhooks given up without delivery "
+                           "(gave_up: every retry failed; private_target: not a public address; no_owner)", ["reason"])
 
 QUEUE_DEPTH = Gauge("mjgate_queue_depth", "Tasks waiting in the gateway queue for a channel with room")
 QUEUE_WAIT = Histogram("mjgate_queue_wait_seconds", "How long dispatched tasks waited in the gateway queue",

@@ -3,6 +3,7 @@ reach public addresses: no loopback, private networks, link-local or metadata en
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from urllib.parse import urlsplit
@@ -13,6 +14,10 @@ import aiohttp
 def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Only globally routable unicast addresses: no loopback, private, link-local, CGNAT, reserved."""
     return address.is_global and not address.is_multicast
+
+
+class PrivateTarget(OSError):
+    """A client-chosen URL names a loopback, private or otherwise non-public address."""
 
 
 class PublicOnlyResolver(aiohttp.abc.AbstractResolver):
@@ -29,7 +34,7 @@ class PublicOnlyResolver(aiohttp.abc.AbstractResolver):
         results = await self._inner.resolve(host, port, family)
         public = [r for r in results if is_public_address(ipaddress.ip_address(r["host"]))]
         if not public:
-            raise OSError(f"{host} does not resolve to a public address")
+            raise PrivateTarget(f"{host} does not resolve to a public address")
         return public
 
     async def close(self) -> None:
@@ -50,4 +55,45 @@ def refuse_private_literal(url: str) -> None:
     except ValueError:
         return
     if not is_public_address(address):
-        raise OSError(f"{host} is not a public address")
+        raise PrivateTarget(f"{host} is not a public address")
+
+
+def is_private_target(exc: BaseException) -> bool:
+    """Whether a failed request failed because its target is not public (aiohttp wraps the resolver's error)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, PrivateTarget) or isinstance(getattr(exc, "os_error", None), PrivateTarget):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+RESOLVE_TIMEOUT_S = 2.0
+
+
+async def private_target_problem(url: str) -> str | None:
+    """Why `url` cannot receive callbacks from this gateway (its host is loopback or private), or None.
+
+    Checked when a client submits, so a callback that could never be delivered is refused with a
+    clear error instead of being dropped later. A name that does not resolve (now) is let through:
+    the delivery checks again at connect time, which is also what stops DNS rebinding.
+    """
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if not host:
+        return "it has no host"
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"{host} is a loopback name"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        return None if is_public_address(address) else f"{host} is not a public address"
+    try:
+        infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(host, None), RESOLVE_TIMEOUT_S)
+    except (OSError, asyncio.TimeoutError, UnicodeError):
+        return None
+    addresses = {ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos}
+    if addresses and not any(is_public_address(a) for a in addresses):
+        return f"{host} resolves only to non-public addresses"
+    return None

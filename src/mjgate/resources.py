@@ -15,7 +15,9 @@ import aiohttp
 import structlog
 
 from mjgate.api.callbacks import notify_path
+from mjgate.auth import keyring
 from mjgate.auth.cache import AuthCache
+from mjgate.auth.keyring import Keyring
 from mjgate.config import Settings
 from mjgate.db import Database
 from mjgate.db.unit_of_work import CommitHooks
@@ -46,8 +48,10 @@ class Resources:
     def __init__(self, settings: Settings, *, webhook_payloads):
         self.settings = settings
         self.secret_key = settings.resolved_secret_key()
-        self.links = Links(self.secret_key, settings.image_url_ttl_s, settings.public_url)
-        self.notify_key = self.secret_key
+        self.keyring = Keyring(self.secret_key)
+        self.links = Links(self.keyring.key(keyring.IMAGE_URL), settings.image_url_ttl_s, settings.public_url,
+                           accepted_keys=self.keyring.accepted(keyring.IMAGE_URL))
+        self.notify_key = self.keyring.key(keyring.NOTIFY_URL)
         self.db = Database(settings.database_url, pool_size=settings.db_pool_size,
                            pg_statement_cache_size=settings.pg_statement_cache_size)
         # One HTTP session per process for every upstream call and image relay.
@@ -67,7 +71,8 @@ class Resources:
                                      settings.translate_timeout_s)
         self.tasks = TaskService(self.db, self.upstream, self.events, reference=self.reference,
                                  callback_url=self._callback_url if settings.upstream_callbacks else None,
-                                 submit_grace_ms=submit_grace_ms(settings.task_timeout_s * 1000))
+                                 submit_grace_ms=submit_grace_ms(settings.task_timeout_s * 1000),
+                                 allow_private_callbacks=settings.webhook_allow_private)
         self.alerts = Alerts(self.events, self.http, settings.alert_webhook_url)
         self.tasks.health.breaker = Breaker(self.db, self.reference, self.alerts, BreakerPolicy(
             failures=settings.breaker_failures, cooldown_ms=int(settings.breaker_cooldown_s * 1000),
@@ -88,7 +93,7 @@ class Resources:
         # The channel health counters are flushed wherever submits or probes are counted.
         self._health_loop = asyncio.create_task(self.tasks.health.run(self._health_stop), name="mjgate-channel-health")
         if background:
-            self.workers = BackgroundWorkers(self.db, self.tasks, self.http, self.settings, self.secret_key,
+            self.workers = BackgroundWorkers(self.db, self.tasks, self.http, self.settings,
                                              events=self.events, alerts=self.alerts,
                                              image_store=self.image_copier.store if self.image_copier else None)
             self.workers.start()

@@ -26,7 +26,7 @@ RESTART_DELAY_S = 1
 
 
 class BackgroundWorkers:
-    def __init__(self, db, service, http, settings: Settings, secret_key: str, owner: str | None = None, *,
+    def __init__(self, db, service, http, settings: Settings, owner: str | None = None, *,
                  image_store=None, events=None, alerts=None):
         self.owner = owner or instance_id()
         self.poller = Poller(db, service, PollerConfig(task_timeout_ms=settings.task_timeout_s * 1000,
@@ -34,7 +34,7 @@ class BackgroundWorkers:
                                                       idle_interval_s=settings.poller_interval_s,
                                                       lease_ms=int(settings.poller_lease_s * 1000)),
                              owner=self.owner)
-        self.webhooks = WebhookDeliverer(db, http, secret_key, self.owner,
+        self.webhooks = WebhookDeliverer(db, http, self.owner,
                                          allow_private=settings.webhook_allow_private)
         events = events or service.events
         self.dispatcher = Dispatcher(db, service, events,

@@ -16,7 +16,8 @@ from mjgate.dialects.acedata.actions import TRANSFORMS
 from mjgate.app import create_app
 from mjgate.billing.pricing import QUOTA_PER_USD
 from mjgate.config import Settings
-from mjgate.webhooks.delivery import SIGNATURE_HEADER, signature
+from mjgate.accounts.webhook_secrets import secret_of
+from mjgate.client import verify_webhook
 from tests.acedata.conftest import PNG_DATA_URI, Ace, make_ace
 from tests.fixtures.simulator import start_simulator_process
 
@@ -238,12 +239,12 @@ class Receiver:
     """A tiny HTTP server that records the callbacks it gets."""
 
     def __init__(self):
-        self.bodies: list[tuple[dict, bytes, str]] = []
+        self.bodies: list[tuple[dict, bytes, dict]] = []
         self.arrived = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        self.bodies.append((json.loads(raw), raw, request.headers.get(SIGNATURE_HEADER, "")))
+        self.bodies.append((json.loads(raw), raw, dict(request.headers)))
         self.arrived.set()
         return web.json_response({"ok": True})
 
@@ -281,14 +282,15 @@ async def test_callback_url_gets_the_result(db, db_url, tmp_path, simulator_sess
             while not any(b.get("image_url") for b, _, _ in receiver.bodies):
                 assert time.monotonic() < deadline, receiver.bodies
                 await asyncio.sleep(0.1)
-    final, raw, sig = next((b, r, s) for b, r, s in receiver.bodies if b.get("image_url"))
+    final, raw, headers = next((b, r, h) for b, r, h in receiver.bodies if b.get("image_url"))
     assert final["success"] is True and final["task_id"] == answer["task_id"]
     assert final["trace_id"] == answer["trace_id"] and final["progress"] == 100
     assert final["image_url"].startswith("http://gateway.test/mj/image/" + answer["task_id"])
     assert "upscale1" in final["actions"]
-    # Signed by the gateway, in delivery order, one task only.
-    timestamp = int(sig.split(",")[0].split("=")[1])
-    assert sig == signature("cb-secret", raw, timestamp)
+    # Signed with the user's own webhook secret, in delivery order, one task only.
+    async with db.write() as session:
+        secret = await secret_of(session, ace.relay.user["id"])
+    assert verify_webhook(headers, raw, secret, now=int(headers["webhook-timestamp"])) == final
     assert {b["task_id"] for b, _, _ in receiver.bodies} == {answer["task_id"]}
     progress = [b["progress"] for b, _, _ in receiver.bodies]
     assert progress == sorted(progress)

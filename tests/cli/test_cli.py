@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 
@@ -57,3 +58,24 @@ def test_errors_are_clear_and_nonzero(env):
     test = run("channel", "test", "1", "--json")
     assert test.returncode == 1 and '"ok": false' in test.stdout
     assert run("token", "create", "--user", "nobody", "--json").returncode == 1
+
+
+def test_webhook_secret_is_shown_and_rotated(env):
+    cli(env, "user", "create", "alice")
+    shown = cli(env, "user", "webhook-secret", "alice")
+    assert set(shown) == {"secret"} and shown["secret"].startswith("whsec_")
+    assert base64.b64decode(shown["secret"][len("whsec_"):])  # a base64 key, as Standard Webhooks wants
+    assert cli(env, "user", "webhook-secret", "alice") == shown  # stable until rotated
+    rotated = cli(env, "user", "webhook-secret", "alice", "--rotate")
+    assert rotated["secret"].startswith("whsec_") and rotated != shown
+    assert cli(env, "user", "webhook-secret", "alice") == rotated
+    missing = subprocess.run([sys.executable, "-m", "mjgate.cli", "user", "webhook-secret", "nobody", "--json"],
+                             env=env, capture_output=True, text=True)
+    assert missing.returncode == 1 and "nobody" in missing.stdout + missing.stderr
+
+
+def test_duplicate_channel_names_are_refused(env):
+    cli(env, "channel", "create", "main", "--base-url", "http://127.0.0.1:9")
+    dup = subprocess.run([sys.executable, "-m", "mjgate.cli", "channel", "create", "Main", "--base-url",
+                          "http://127.0.0.1:8", "--json"], env=env, capture_output=True, text=True)
+    assert dup.returncode == 1 and "already exists" in dup.stdout + dup.stderr

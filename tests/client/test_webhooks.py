@@ -1,5 +1,6 @@
-"""verify_webhook: Standard Webhooks signatures computed here independently, mjgate's current
-X-Mjgate-Signature as its own code signs it, and a real callback the live gateway delivered."""
+"""verify_webhook: Standard Webhooks signatures computed here independently and as the gateway's
+deliverer signs them, the X-Mjgate-Signature of gateways before per-user secrets, and a real
+callback the live gateway delivered, verified with the user's own secret from the CLI."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ import time
 import pytest
 
 from mjgate.client import Client, WebhookVerificationError, verify_webhook
-from mjgate.webhooks.delivery import SIGNATURE_HEADER, signature
+from mjgate.webhooks.delivery import standard_headers as gateway_headers
+from tests.fixtures.live import cli
+
+SIGNATURE_HEADER = "X-Mjgate-Signature"  # what gateways before per-user secrets sent
+
+
+def signature(secret_key: str, body: bytes, timestamp: int) -> str:
+    """The older gateways' scheme: hex HMAC-SHA256 of "t.body" keyed with their secret key."""
+    mac = hmac.new(secret_key.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
 
 BODY = json.dumps({"id": "1796000000000001", "status": "SUCCESS", "progress": "100%"}).encode()
 NOW = 1_800_000_000
@@ -40,6 +50,13 @@ def test_standard_webhook_verifies_and_returns_the_payload():
     # Header names are case-insensitive; the body may come as text.
     upper = {k.title(): v for k, v in standard_headers(key).items()}
     assert verify_webhook(upper, BODY.decode(), secret, now=NOW + 299)["status"] == "SUCCESS"
+
+
+def test_the_gateways_own_signing_verifies():
+    secret, key = whsec()
+    headers = gateway_headers(secret, "msg_42", BODY, NOW)
+    assert headers["webhook-signature"] == standard_headers(key, msg_id="msg_42")["webhook-signature"]
+    assert verify_webhook(headers, BODY, secret, now=NOW) == json.loads(BODY)
 
 
 def test_standard_webhook_with_several_signatures():
@@ -136,7 +153,8 @@ def test_a_real_callback_from_the_gateway_verifies(world):
         hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
         with Client(world.base_url, world.key) as mj:
             task = mj.imagine("a fox that calls back", notify_hook=hook)
-        secret = world.server_env["MJGATE_SECRET_KEY"]
+        secret = cli(world.server_env, "user", "webhook-secret", "painter")["secret"]
+        assert secret.startswith("whsec_")
         deadline = time.monotonic() + 60
         final = None
         while final is None:
@@ -146,8 +164,11 @@ def test_a_real_callback_from_the_gateway_verifies(world):
             if payload["status"] == "SUCCESS":
                 final = payload
         assert final["progress"] == "100%"
-        with pytest.raises(WebhookVerificationError):
-            verify_webhook(headers, body, "not-the-gateway-secret")
+        assert headers["webhook-id"].startswith("msg_") and "X-Mjgate-Signature" not in headers
+        # The gateway's own master key verifies nothing: callbacks are the user's alone.
+        for wrong in (world.server_env["MJGATE_SECRET_KEY"], whsec()[0]):
+            with pytest.raises(WebhookVerificationError):
+                verify_webhook(headers, body, wrong)
     finally:
         server.shutdown()
         server.server_close()

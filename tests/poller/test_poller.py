@@ -12,7 +12,10 @@ from sqlalchemy import func, select
 from mjgate import clock
 from mjgate.models import LedgerEntry, Task, WebhookDelivery
 from mjgate.poller.poller import Poller, PollerConfig
-from mjgate.webhooks.delivery import SIGNATURE_HEADER, WebhookDeliverer, signature
+from mjgate import metrics
+from mjgate.accounts.webhook_secrets import secret_of
+from mjgate.client import verify_webhook
+from mjgate.webhooks.delivery import WebhookDeliverer
 from mjgate.tasks.repository import get_by_mj_id
 from tests.factories import insert_tasks, task_row
 from tests.fixtures.relay import add_simulator_channel, make_relay
@@ -203,7 +206,7 @@ class Receiver:
         async def handle(request: web.Request):
             raw = await request.read()
             self.bodies.append(json.loads(raw))
-            self.headers.append({"sig": request.headers.get(SIGNATURE_HEADER), "raw": raw})
+            self.headers.append({**{k.lower(): v for k, v in request.headers.items()}, "raw": raw})
             return web.json_response({"ok": True})
 
         app = web.Application()
@@ -228,8 +231,7 @@ async def test_webhooks_survive_a_receiver_outage_and_keep_order(client, db, app
         answer = await relay.post("/mj/submit/imagine", {"prompt": "hooked", "notifyHook": f"http://127.0.0.1:{port}/hook"})
         mj_id = answer["result"]
         await run_until(poller_for(app), db, [mj_id])
-        deliverer = WebhookDeliverer(app.state.db, app.state.http, app.state.secret_key, "test-deliverer",
-                                     allow_private=True)
+        deliverer = WebhookDeliverer(app.state.db, app.state.http, "test-deliverer", allow_private=True)
         await deliverer.cycle()  # the receiver is down: the first delivery fails and waits
         async with db.read() as session:
             rows = list(await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
@@ -250,9 +252,16 @@ async def test_webhooks_survive_a_receiver_outage_and_keep_order(client, db, app
         progresses = [int(b["progress"].rstrip("%") or 0) for b in receiver.bodies]
         assert progresses == sorted(progresses)  # delivered in order
         assert all(b["id"] == mj_id for b in receiver.bodies)
-        sig = receiver.headers[-1]["sig"]
-        ts = int(sig.split(",")[0][2:])
-        assert sig == signature(app.state.secret_key, receiver.headers[-1]["raw"], ts)
+        # Standard Webhooks headers, signed with the owner's own secret (not the gateway's key).
+        async with db.write() as session:
+            secret = await secret_of(session, relay.user["id"])
+        assert secret.startswith("whsec_")
+        for headers, body in zip(receiver.headers, receiver.bodies):
+            now = int(headers["webhook-timestamp"])
+            assert verify_webhook(headers, headers["raw"], secret, now=now) == body
+            assert "x-mjgate-signature" not in headers
+        ids = [h["webhook-id"] for h in receiver.headers]
+        assert len(set(ids)) == len(ids) and all(i.startswith("msg_") for i in ids)
         async with db.read() as session:
             assert all(r.status == "delivered" for r in await session.scalars(select(WebhookDelivery)))
 
@@ -272,14 +281,18 @@ async def test_webhooks_to_private_addresses_are_refused_by_default(client, db, 
             task = await get_by_mj_id(session, "hooked")
             session.add(WebhookDelivery(task_id=task.id, url=target.format(port=port), payload={"id": "hooked"},
                                         status="pending", attempts=0, next_attempt_at=0, last_error="", created_at=0))
-        deliverer = WebhookDeliverer(app.state.db, app.state.http, app.state.secret_key, "guarded")
+        deliverer = WebhookDeliverer(app.state.db, app.state.http, "guarded")
+        dropped = metrics.WEBHOOKS_DROPPED.labels(reason="private_target")
+        before = dropped._value.get()
         try:
             await deliverer.cycle()
         finally:
             await deliverer.close()
         async with db.read() as session:
             row = (await session.scalars(select(WebhookDelivery))).one()
-        assert row.status == "pending" and row.attempts == 1 and row.last_error  # failed, will retry (and fail)
+        # No retry can make it public: dropped at once, logged and counted.
+        assert row.status == "dead" and row.attempts == 1 and "public address" in row.last_error
+        assert dropped._value.get() == before + 1
         assert receiver.bodies == []
     finally:
         await receiver.stop()

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mjgate.accounts import repository
 from mjgate.auth.credentials import hash_secret, key_hint, new_api_key
 from mjgate.clock import now_ms
-from mjgate.errors import NotFound
+from mjgate.errors import Forbidden, NotFound
 from mjgate.invalidation import stale_after_commit
 from mjgate.models import ApiKey, User
 
@@ -60,9 +60,18 @@ async def list_keys(session: AsyncSession, user_id: int | None = None) -> list[A
 
 
 async def set_status(session: AsyncSession, key_id: int, status: str, *, user_id: int | None = None) -> ApiKey:
+    """Enable or disable a key. `user_id` set: the owner acting on their own key (else an admin, or
+    the CLI). A key an admin disabled stays disabled until an admin enables it."""
     key = await repository.key(session, key_id)
     if key is None or (user_id is not None and key.user_id != user_id):
         raise NotFound(f"no key with id {key_id}")
+    by = "owner" if user_id is not None else "admin"
+    if status == "enabled":
+        if key.status != "enabled" and key.disabled_by == "admin" and by == "owner":
+            raise Forbidden("this key was disabled by an administrator; only an administrator can enable it again")
+        key.disabled_by = None
+    elif key.status == "enabled" or by == "admin":
+        key.disabled_by = by  # an owner disabling an admin-disabled key again does not lift the admin's hold
     key.status = status
     stale_after_commit(session)  # a cached key must not outlive its disabling
     return key
@@ -85,6 +94,7 @@ def public_key(key: ApiKey) -> dict:
         "name": key.name,
         "key_hint": key.key_hint,
         "status": key.status,
+        "disabled_by": key.disabled_by,
         "expires_at": key.expires_at,
         "unlimited": key.unlimited,
         "remain_quota": key.remain_quota,

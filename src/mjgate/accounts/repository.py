@@ -48,6 +48,24 @@ async def set_token_hash(session: AsyncSession, user_id: int, token_hash: str) -
                           .values(access_token_hash=token_hash, updated_at=now_ms()))
 
 
+async def webhook_secrets(session: AsyncSession, user_ids: set[int]) -> dict[int, str | None]:
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.webhook_secret).where(User.id.in_(user_ids)))
+    return {row.id: row.webhook_secret for row in rows}
+
+
+async def set_webhook_secret(session: AsyncSession, user_id: int, secret: str, *, only_if_missing: bool) -> bool:
+    """Store a user's webhook secret; with only_if_missing, only where none is set yet (two instances
+    creating one at once agree on whichever was written first)."""
+    query = update(User).where(User.id == user_id)
+    if only_if_missing:
+        query = query.where(User.webhook_secret.is_(None))
+    result = await session.execute(query.values(webhook_secret=secret, updated_at=now_ms())
+                                   .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
 async def end_sessions(session: AsyncSession, user_id: int, session_version: int) -> bool:
     """Bump the session version (every older cookie stops working) if it is still `session_version`."""
     result = await session.execute(update(User).where(User.id == user_id, User.session_version == session_version)

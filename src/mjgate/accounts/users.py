@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.accounts import repository
-from mjgate.auth.credentials import hash_password, hash_secret, new_access_token
+from mjgate.auth.credentials import hash_password, hash_secret, new_access_token, new_webhook_secret
 from mjgate.clock import now_ms
 from mjgate.errors import BadRequest, NotFound
 from mjgate.models import User
@@ -51,6 +51,7 @@ async def create_user(
         in_flight=0,
         access_token_hash=hash_secret(token),
         password_hash=hash_password(password) if password else None,
+        webhook_secret=new_webhook_secret(),
         session_version=0,
         created_at=now,
         updated_at=now,

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Request
 
 from mjgate.api.payloads import json_object
 from mjgate.api.routing import dialect_route
-from mjgate.auth.credentials import sign, verify_signature
+from mjgate.auth import keyring
+from mjgate.auth.credentials import sign, verify_any
 from mjgate.dialects.mjproxy.render import error_reply
 from mjgate.errors import Forbidden
 
@@ -37,7 +38,8 @@ async def upstream_notify(mj_id: str, request: Request):
     channel_id = int(raw_channel) if raw_channel and raw_channel.isdigit() and len(raw_channel) < 19 else None
     if raw_channel is not None and channel_id is None:
         raise Forbidden("bad notify signature")
-    if not verify_signature(state.notify_key, _message(mj_id, channel_id), request.query_params.get("sig", "")):
+    keys = state.keyring.accepted(keyring.NOTIFY_URL)
+    if not verify_any(keys, _message(mj_id, channel_id), request.query_params.get("sig", "")):
         raise Forbidden("bad notify signature")
     await state.tasks.pushed(mj_id, channel_id, await json_object(request))
     return {"code": 1, "description": "ok"}

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from mjgate.accounts import repository as accounts
 from mjgate.accounts.users import get_by_access_token
-from mjgate.auth import sessions
+from mjgate.auth import keyring, sessions
 from mjgate.auth.relay import authenticate
 from mjgate.errors import Forbidden, RateLimited, Unauthorized
 from mjgate.models import User
@@ -45,7 +45,8 @@ async def dashboard_user(request: Request) -> User:
         if claimed_id is None:
             raise Unauthorized("the New-Api-User header is required with an access token")
     else:
-        parsed = sessions.parse(request.app.state.secret_key, request.cookies.get(sessions.COOKIE_NAME))
+        parsed = sessions.parse(request.app.state.keyring.accepted(keyring.SESSION),
+                                request.cookies.get(sessions.COOKIE_NAME))
         if parsed is None:
             raise Unauthorized("not logged in: send an access token or log in")
         user = await _cached_user(request, "session", f"{parsed[0]}.{parsed[1]}",

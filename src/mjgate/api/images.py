@@ -20,7 +20,7 @@ router = APIRouter(tags=["images"], route_class=dialect_route(error_reply))
 @router.get("/mj/image/{mj_id}", summary="A task's image (signed URL, or the owner's key)")
 async def task_image(mj_id: str, request: Request):
     state = request.app.state
-    signed = check_image_signature(state.links.secret_key, mj_id, request.query_params.get("expires"),
+    signed = check_image_signature(state.links.verify_keys(), mj_id, request.query_params.get("expires"),
                                    request.query_params.get("sig"))
     if not signed:
         try:

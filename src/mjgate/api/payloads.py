@@ -16,10 +16,16 @@ MAX_BODY_BYTES = 40 * 1024 * 1024  # a blend of five large images fits; anything
 MAX_PROMPT_CHARS = 8_192  # Midjourney's own limit is lower; the upstream has the last word
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_SHORT_TEXT = 2_048
+PARSED_BODY = "parsed_json_body"  # request state: the body api/inputs.InputGuard already parsed and checked
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)$", re.S)
 
 
 async def json_object(request: Request) -> dict:
+    body = request.scope.get("state", {}).get(PARSED_BODY)
+    if body is not None:
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        return body
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BadRequest(f"request body larger than {MAX_BODY_BYTES // (1024 * 1024)} MB", status=413)

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
 
 from mjgate.db.faults import RETRY_AFTER_S, is_connection_lost
 from mjgate.errors import BadRequest, GatewayError, Unavailable
@@ -29,6 +30,9 @@ INTERNAL_MESSAGE = "internal error; the request was not completed"
 def validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
+        if tuple(err.get("loc", ())) == ("body",) and err.get("type") == "missing":
+            parts.append("the request needs a JSON object body")
+            continue
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "invalid request: " + "; ".join(parts)
@@ -57,6 +61,10 @@ def dialect_route(render: ErrorRenderer) -> type[APIRoute]:
                     return render(request, exc)
                 except RequestValidationError as exc:
                     return render(request, BadRequest(validation_message(exc)))
+                except HTTPException as exc:  # FastAPI's own refusals, e.g. a body that is not UTF-8
+                    message = exc.detail if isinstance(exc.detail, str) else "invalid request"
+                    return render(request, GatewayError(message, status=exc.status_code,
+                                                        kind="invalid" if exc.status_code < 500 else "internal"))
                 except DBAPIError as exc:
                     if not is_connection_lost(exc):
                         log.exception("database error", path=request.url.path)

@@ -24,6 +24,14 @@ def new_access_token() -> str:
     return secrets.token_hex(16)
 
 
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks signing secret: "whsec_" + base64 of 32 random bytes (the HMAC key)."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 def hash_secret(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -55,3 +63,9 @@ def sign(secret_key: str, message: str) -> str:
 
 def verify_signature(secret_key: str, message: str, signature: str) -> bool:
     return hmac.compare_digest(sign(secret_key, message), signature or "")
+
+
+def verify_any(keys, message: str, signature: str) -> bool:
+    """True when `signature` is `message` signed with any of `keys` (one key: a str)."""
+    keys = (keys,) if isinstance(keys, str) else keys
+    return any(verify_signature(key, message, signature) for key in keys)

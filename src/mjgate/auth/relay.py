@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mjgate.accounts import repository as accounts
 from mjgate.accounts.keys import get_by_secret
 from mjgate.auth.cache import AuthCache
+from mjgate.auth.client_address import client_address
 from mjgate.auth.credentials import API_KEY_PREFIX
 from mjgate.clock import now_ms
 from mjgate.errors import Forbidden, Unauthorized
@@ -80,7 +81,7 @@ def _check_caller(request: Request, caller: Caller) -> None:
         raise Unauthorized("this API key is disabled")
     if key.expires_at is not None and key.expires_at <= now_ms():
         raise Unauthorized("this API key has expired")
-    if key.allowed_ips and not _ip_allowed(request.client.host if request.client else None, key.allowed_ips):
+    if key.allowed_ips and not _ip_allowed(client_address(request), key.allowed_ips):
         raise Forbidden("this API key may not be used from this address")
     if not user.enabled:
         raise Forbidden("the owner of this API key is disabled")

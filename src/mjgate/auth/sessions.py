@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mjgate.auth.credentials import sign, verify_signature
+from mjgate.auth.credentials import sign, verify_any
 from mjgate.clock import now_ms
 
 COOKIE_NAME = "mjgate_session"
@@ -14,15 +14,15 @@ def issue(secret_key: str, user_id: int, session_version: int, ttl_s: int) -> st
     return f"{body}.{sign(secret_key, 'session:' + body)}"
 
 
-def parse(secret_key: str, cookie: str | None) -> tuple[int, int] | None:
-    """(user_id, session_version) of a valid, unexpired cookie, else None."""
+def parse(keys, cookie: str | None) -> tuple[int, int] | None:
+    """(user_id, session_version) of a valid, unexpired cookie signed with any of `keys`, else None."""
     if not cookie:
         return None
     parts = cookie.split(".")
     if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
         return None
     body = ".".join(parts[:3])
-    if not verify_signature(secret_key, "session:" + body, parts[3]):
+    if not verify_any(keys, "session:" + body, parts[3]):
         return None
     user_id, version, expires_ms = (int(p) for p in parts[:3])
     if expires_ms < now_ms():

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.channels import repository
 from mjgate.clock import now_ms
-from mjgate.errors import BadRequest, NotFound
+from mjgate.errors import BadRequest, Conflict, NotFound
 from mjgate.models import Channel
 from mjgate.models.channel import CHANNEL_STATUSES, MODES
 from mjgate.invalidation import stale_after_commit
@@ -75,8 +75,17 @@ def _validate(fields: dict) -> dict:
     return fields
 
 
+async def _refuse_taken_name(session: AsyncSession, name: str, channel_id: int | None = None) -> None:
+    """Channel names identify channels in the console, the CLI and the logs: one of each name.
+    (Checked here, not by a unique index, so databases that already hold duplicates still migrate.)"""
+    other = await repository.id_named(session, name)
+    if other is not None and other != channel_id:
+        raise Conflict(f"a channel named {name.strip()!r} already exists (id {other}); choose another name")
+
+
 async def create_channel(session: AsyncSession, name: str, base_url: str, secret: str = "", **options) -> Channel:
     fields = _validate({"name": name, "base_url": base_url, "secret": secret, **options})
+    await _refuse_taken_name(session, name)
     now = now_ms()
     channel = Channel(
         status="enabled",
@@ -117,6 +126,8 @@ async def update_channel(session: AsyncSession, channel_id: int, changes: dict) 
     if "status" in changes and changes["status"] not in CHANNEL_STATUSES:
         raise BadRequest(f"status must be one of {', '.join(CHANNEL_STATUSES)}")
     had_capacity = channel.max_running is not None
+    if changes.get("name") is not None and changes["name"].strip().lower() != channel.name.lower():
+        await _refuse_taken_name(session, changes["name"], channel.id)
     for key, value in _validate(dict(changes)).items():
         setattr(channel, key, value)
     if changes.get("status") == "enabled":

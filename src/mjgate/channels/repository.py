@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.models import Channel
@@ -16,6 +16,11 @@ async def add(session: AsyncSession, channel: Channel) -> Channel:
     session.add(channel)
     await session.flush()
     return channel
+
+
+async def id_named(session: AsyncSession, name: str) -> int | None:
+    """The id of the channel called `name` (case-insensitively), if any."""
+    return await session.scalar(select(Channel.id).where(func.lower(Channel.name) == name.strip().lower()).limit(1))
 
 
 async def all_channels(session: AsyncSession) -> list[Channel]:

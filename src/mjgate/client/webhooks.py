@@ -2,13 +2,15 @@
 
 Two schemes are accepted, so a receiver keeps working while the gateway moves from one to the other:
 
-* Standard Webhooks (https://www.standardwebhooks.com): `webhook-id`, `webhook-timestamp` and
+* Standard Webhooks (https://www.standardwebhooks.com), what the gateway sends: `webhook-id` (the
+  same on every retry of one callback: de-duplicate on it), `webhook-timestamp` and
   `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` (several signatures may
-  be listed, space-separated, during a key rotation), with a `whsec_<base64 key>` secret. The
-  signing itself is the reference library's (`standardwebhooks`); the timestamp window is ours,
-  because the library fixes it at five minutes.
-* mjgate's first scheme: `X-Mjgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`,
-  keyed with the secret string as it is (the gateway's MJGATE_SECRET_KEY).
+  be listed, space-separated, during a key rotation), with the user's own `whsec_<base64 key>`
+  secret (`mjgate user webhook-secret NAME --json`, or the console's settings). The signing itself
+  is the reference library's (`standardwebhooks`); the timestamp window is ours, because the
+  library fixes it at five minutes.
+* what gateways before per-user secrets sent: `X-Mjgate-Signature: t=<unix seconds>,v1=<hex
+  HMAC-SHA256 of "t.body">`, keyed with the secret string as it is (that gateway's MJGATE_SECRET_KEY).
 """
 
 from __future__ import annotations

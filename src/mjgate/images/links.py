@@ -14,9 +14,13 @@ def has_image(task: Task) -> bool:
 
 @dataclass(frozen=True)
 class Links:
-    secret_key: str  # the key image URLs are signed with
+    secret_key: str  # the key new image URLs are signed with (the keyring's image-url key)
     ttl_s: int
     public_url: str | None = None  # MJGATE_PUBLIC_URL; else the URL the client called
+    accepted_keys: tuple[str, ...] = ()  # keys a presented URL may be signed with (default: secret_key)
+
+    def verify_keys(self) -> tuple[str, ...]:
+        return self.accepted_keys or (self.secret_key,)
 
     def base_for(self, task: Task | None = None, request_base: str | None = None) -> str:
         """The base of URLs in an answer (the request's) or a callback sent later (the task's)."""

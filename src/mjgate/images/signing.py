@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from mjgate.auth.credentials import sign, verify_signature
+from mjgate.auth.credentials import sign, verify_any
 from mjgate.clock import now_ms
 
 
@@ -21,9 +21,10 @@ def signed_image_path(secret_key: str, mj_id: str, ttl_s: int) -> str:
     return f"/mj/image/{mj_id}?{query}"
 
 
-def check_image_signature(secret_key: str, mj_id: str, expires: str | None, sig: str | None) -> bool:
-    if not expires or not sig or not expires.isdigit():
+def check_image_signature(keys, mj_id: str, expires: str | None, sig: str | None) -> bool:
+    # An expiry is epoch seconds: more than 12 digits is no real one (and thousands overflow int()).
+    if not expires or not sig or not expires.isdigit() or len(expires) > 12:
         return False
     if int(expires) < now_ms() // 1000:
         return False
-    return verify_signature(secret_key, _message(mj_id, int(expires)), sig)
+    return verify_any(keys, _message(mj_id, int(expires)), sig)

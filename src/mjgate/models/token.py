@@ -15,6 +15,8 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_hint: Mapped[str] = mapped_column(String(32), default="")  # "sk-abcd…wxyz" for listings
     status: Mapped[str] = mapped_column(String(16), default="enabled")  # enabled | disabled
+    # Who disabled it: "admin" (only an admin may enable it again) or "owner"; None while enabled.
+    disabled_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
     expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # epoch ms; None = never
     unlimited: Mapped[bool] = mapped_column(Boolean, default=True)
     remain_quota: Mapped[int] = mapped_column(BigInteger, default=0)

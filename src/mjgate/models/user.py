@@ -29,6 +29,8 @@ class User(Base):
     # sha256 hex of the dashboard access token; the token itself is shown once.
     access_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Signs this user's callbacks (Standard Webhooks): "whsec_" + base64 key; None until first needed.
+    webhook_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Bumped on logout / password change: every older session cookie stops working.
     session_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[int] = mapped_column(BigInteger)

@@ -31,6 +31,7 @@ from mjgate.db.unit_of_work import unit_of
 from mjgate.errors import BadRequest, Conflict, Forbidden, GatewayError, Kind, NotFound
 from mjgate.events import EventBus
 from mjgate.models import Channel, Task
+from mjgate.netguard import private_target_problem
 from mjgate.reference import ReferenceData
 from mjgate.tasks import repository, transitions
 from mjgate.tasks.actions import MODAL_ACTIONS, parse_custom_id
@@ -73,7 +74,7 @@ def upstream_request(caller: Caller, spec: SubmitSpec) -> dict:
 class TaskService:
     def __init__(self, db: Database, upstream: Upstream, events: EventBus | None = None, *,
                  reference: ReferenceData | None = None, callback_url=None,
-                 submit_grace_ms: int = transitions.SUBMIT_GRACE_MS):
+                 submit_grace_ms: int = transitions.SUBMIT_GRACE_MS, allow_private_callbacks: bool = False):
         self.db = db
         self.upstream = upstream
         self.events = events or EventBus()
@@ -81,6 +82,8 @@ class TaskService:
         # callback_url(task, channel) -> the gateway's signed notify URL for this task, or None
         self.callback_url = callback_url
         self.submit_grace_ms = submit_grace_ms  # how long an unconfirmed submission waits before it is settled
+        # MJGATE_WEBHOOK_ALLOW_PRIVATE: else a client's callback URL must name a public address.
+        self.allow_private_callbacks = allow_private_callbacks
         self.health = HealthRecorder(db)  # flushed by the background loop the resources start
         # Whether tasks wait in the gateway queue (as this process last saw it): a new task for
         # capacity-bound channels then queues behind them instead of taking a slot that frees first.
@@ -128,12 +131,22 @@ class TaskService:
         """Check, price, reserve with the task insert, forward with failover, record the outcome."""
         try:
             check_key_allows(caller, spec.action)
+            await self._check_callback_url(spec)
             spec = await self._resolve(caller, spec)
             channels, price = await self._plan(caller, spec)
             task = await self._reserve(caller, spec, channels, price)
         except GatewayError as exc:
             return Refused.of(exc)
         return await self._send(task, channels, upstream_request(caller, spec))
+
+    async def _check_callback_url(self, spec: SubmitSpec) -> None:
+        """A callback the delivery would refuse (a private target) is refused now, with the reason."""
+        if not spec.notify_hook or self.allow_private_callbacks:
+            return
+        problem = await private_target_problem(spec.notify_hook)
+        if problem:
+            raise BadRequest(f"the callback URL is refused: {problem}; callbacks go only to public addresses "
+                             "(the operator can allow private ones with MJGATE_WEBHOOK_ALLOW_PRIVATE)")
 
     async def _resolve(self, caller: Caller, spec: SubmitSpec) -> SubmitSpec:
         """Fill a follow-up's parent and the fields it inherits; check the button pressed."""

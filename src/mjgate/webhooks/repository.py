@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mjgate.models import WebhookDelivery
+from mjgate.models import Task, WebhookDelivery
 from mjgate.poller.repository import free
 
 
@@ -49,6 +49,14 @@ async def claim_due_webhooks(session: AsyncSession, owner: str, now: int, lease_
                                       WebhookDelivery.lease_until == until).order_by(WebhookDelivery.id)
     )
     return list(rows)
+
+
+async def task_owners(session: AsyncSession, task_ids: set[int]) -> dict[int, int]:
+    """task id -> the id of the user whose callbacks they are."""
+    if not task_ids:
+        return {}
+    rows = await session.execute(select(Task.id, Task.user_id).where(Task.id.in_(task_ids)))
+    return {row.id: row.user_id for row in rows}
 
 
 async def finish(session: AsyncSession, delivery_id: int, owner: str, values: dict) -> None:

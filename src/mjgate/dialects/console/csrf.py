@@ -3,7 +3,7 @@
 The console is served by the gateway itself (same origin), so its session cookie is HttpOnly and
 SameSite=Lax. State-changing requests are additionally CSRF-checked by `csrf_guard`:
 
-* the body must be JSON (`Content-Type: application/json`): an HTML form cannot send that
+* a body must be JSON (`Content-Type: application/json`; a request without a body declares nothing): an HTML form cannot send that
   cross-site, and a script can only do so after a CORS preflight that this server never grants;
 * an `Origin` / `Sec-Fetch-Site` that names another site is refused outright;
 * a request authenticated by the cookie must carry `X-CSRF-Token`, an HMAC of the cookie
@@ -23,7 +23,8 @@ from fastapi.responses import JSONResponse
 
 from mjgate.api.deps import dashboard_user
 from mjgate.auth import sessions
-from mjgate.auth.credentials import sign, verify_signature
+from mjgate.auth import keyring
+from mjgate.auth.credentials import sign, verify_any
 from mjgate.errors import Forbidden, Unauthorized
 from mjgate.models import User
 
@@ -31,8 +32,8 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def csrf_token_for(secret_key: str, cookie: str) -> str:
-    return sign(secret_key, "csrf:" + cookie)
+def csrf_token_for(keys: keyring.Keyring, cookie: str) -> str:
+    return sign(keys.key(keyring.CSRF), "csrf:" + cookie)
 
 
 def _same_site(request: Request) -> bool:
@@ -50,13 +51,22 @@ def _same_site(request: Request) -> bool:
     return bool(netloc) and netloc in allowed
 
 
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "transfer-encoding" in request.headers
+
+
 def check_csrf(request: Request, *, require_token: bool = True) -> None:
     if request.method in SAFE_METHODS:
         return
     if not _same_site(request):
         raise Forbidden("cross-site request refused", code="csrf")
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type != "application/json":
+    # A request without a body has nothing to declare (a route that needs one says so itself); the
+    # token rule below still stops a cross-site form, which can never send X-CSRF-Token.
+    if content_type != "application/json" and _has_body(request):
         raise Forbidden("state-changing requests must send a JSON body (Content-Type: application/json)",
                         code="csrf")
     if not require_token or request.headers.get("authorization", "").strip():
@@ -65,7 +75,8 @@ def check_csrf(request: Request, *, require_token: bool = True) -> None:
     if not cookie:
         raise Unauthorized("not logged in: send an access token or log in")
     presented = request.headers.get(CSRF_HEADER, "")
-    if not presented or not verify_signature(request.app.state.secret_key, "csrf:" + cookie, presented):
+    if not presented or not verify_any(request.app.state.keyring.accepted(keyring.CSRF), "csrf:" + cookie,
+                                                   presented):
         raise Forbidden("missing or wrong X-CSRF-Token header", code="csrf")
 
 

@@ -80,6 +80,12 @@ def outcome_reply(outcome: Outcome) -> JSONResponse:
 
 
 def error_reply(request: Request, exc: GatewayError) -> JSONResponse:
-    """Errors outside a submit (auth, reads): the HTTP status says it, and the body carries a code."""
+    """Errors outside a submit (auth, reads): the HTTP status says it, and the body carries a code.
+
+    A submit's bad input (refused before its route ran, e.g. by api/inputs) is answered like every
+    other submit refusal: HTTP 200 with code 4, since these clients branch on `code` alone."""
     headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
-    return reply(code_of(exc.kind), exc.message, status=exc.status, headers=headers)
+    status = exc.status
+    if exc.kind == Kind.INVALID and status in (400, 413) and "/submit/" in request.url.path:
+        status = 200
+    return reply(code_of(exc.kind), exc.message, status=status, headers=headers)

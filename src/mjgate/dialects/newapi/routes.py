@@ -20,21 +20,25 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 10_000_000  # beyond this the offset overflows some databases; no real listing is that deep
 MS_THRESHOLD = 10**11  # timestamps above this are milliseconds (new-api's web UI sends ms)
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # the last millisecond of the year 9999
+MAX_ID = 2**62  # ids are BIGINTs; anything beyond is no row (and would overflow the query)
 
 
-def _int_param(request: Request, name: str) -> int | None:
+def _int_param(request: Request, name: str, *, maximum: int = MAX_ID) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw.strip() == "":
         return None
     raw = raw.strip()
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer, got {raw[:40]!r}") from None
+    if len(raw) > 20 or not raw.lstrip("+-").isdigit():
+        raise BadRequest(f"{name} must be an integer, got {raw[:40]!r}")
+    value = int(raw)
+    if abs(value) > maximum:
+        raise BadRequest(f"{name} is out of range (at most {maximum})")
+    return value
 
 
 def _timestamp_ms(request: Request, name: str, *, end: bool) -> int | None:
-    value = _int_param(request, name)
+    value = _int_param(request, name, maximum=MAX_TIMESTAMP_MS)
     if value is None:
         return None
     if value < 0:

@@ -35,6 +35,7 @@ export async function keysView(root, ctx, params) {
     h("p", { class: "muted", text: t("keys.intro") }),
     filter,
     h("div", { class: "table-wrap" }, table),
+    webhookSecretSection(),
   ]);
 
   function row(key) {
@@ -103,4 +104,26 @@ export async function keysView(root, ctx, params) {
   }
 
   await load();
+}
+
+// The logged-in user's own webhook secret (whsec_…): what their callbacks are signed with.
+function webhookSecretSection() {
+  const headingId = uid("webhook-secret");
+  const show = h("button", { type: "button", text: t("keys.webhook_show") });
+  const rotate = h("button", { type: "button", class: "danger", text: t("keys.webhook_rotate") });
+  const reveal = async (method) => {
+    const path = method === "POST" ? "/api/console/webhook-secret/rotate" : "/api/console/webhook-secret";
+    try {
+      const data = await api(path, { method });
+      secretDialog(t("keys.webhook_title"), t(method === "POST" ? "keys.webhook_rotated" : "keys.webhook_explain"), data.secret);
+    } catch (err) {
+      toast(errorMessage(err), "error");
+    }
+  };
+  show.addEventListener("click", () => reveal("GET"));
+  rotate.addEventListener("click", () => { if (window.confirm(t("keys.webhook_rotate_confirm"))) reveal("POST"); });
+  return h("section", { class: "webhook-secret", "aria-labelledby": headingId },
+    h("h2", { id: headingId, text: t("keys.webhook_title") }),
+    h("p", { class: "muted", text: t("keys.webhook_intro") }),
+    h("div", { class: "filter-actions" }, show, rotate));
 }
