@@ -5,7 +5,7 @@ import {
   QUOTA_PER_USD, append, clear, csv, emptyRow, errorMessage, fmtAgo, fmtQuota, fmtTimeMs, formDialog, h, pager,
   secretDialog, td, toast, uid, urlText, usd,
 } from "./dom.js";
-import { fmtNumber, t } from "./i18n.js";
+import { fmtNumber, intlLocale, t } from "./i18n.js";
 import { icon } from "./icons.js";
 
 const MODES = ["fast", "relax", "turbo"];
@@ -46,7 +46,19 @@ function channelFields(channel) {
     { name: "modes", label: t("channels.f_modes"), type: "checkboxes", options: MODES.map((m) => [m, m]), value: channel?.modes || MODES },
     { name: "actions", label: t("channels.f_actions"), value: (channel?.actions || []).join(", "), help: t("channels.f_actions_help") },
     { name: "image_hosts", label: t("channels.f_image_hosts"), value: (channel?.image_hosts || []).join(", "), help: t("channels.f_image_hosts_help") },
+    // Capacity and schedule (the gateway never sends a channel more than these; empty = no limit).
+    { name: "max_running", label: t("channels.f_max_running"), type: "number", min: 1, max: 1000000, step: 1, value: channel?.max_running ?? "", help: t("channels.f_max_running_help") },
+    { name: "max_queued", label: t("channels.f_max_queued"), type: "number", min: 0, max: 1000000, step: 1, value: channel?.max_queued ?? "", help: t("channels.f_max_queued_help") },
+    { name: "daily_cap", label: t("channels.f_daily_cap"), type: "number", min: 0, max: 1000000, step: 1, value: channel?.daily_cap ?? "", help: t("channels.f_daily_cap_help") },
+    { name: "active_hours", label: t("channels.f_active_hours"), value: channel?.active_hours || "", placeholder: "08:00-20:00", maxlength: 11,
+      pattern: "([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]", help: t("channels.f_active_hours_help") },
+    { name: "mode_fallback", label: t("channels.f_mode_fallback"), type: "checkbox", value: Boolean(channel?.mode_fallback), help: t("channels.f_mode_fallback_help") },
   ];
+}
+
+// "" -> null (no limit); otherwise a whole number (the form's min/max already checked the range).
+function limitValue(text) {
+  return text === "" ? null : parseInt(text, 10);
 }
 
 function channelBody(v, editing) {
@@ -58,22 +70,61 @@ function channelBody(v, editing) {
   if (!body.image_hosts.length) body.image_hosts = null;
   if (!body.modes.length) throw new Error(t("channels.need_mode"));
   if (v.secret || !editing) body.secret = v.secret;
+  body.max_running = limitValue(v.max_running);
+  body.max_queued = limitValue(v.max_queued);
+  body.daily_cap = limitValue(v.daily_cap);
+  body.active_hours = v.active_hours || null;
+  body.mode_fallback = v.mode_fallback;
   return body;
+}
+
+// The breaker's word on a channel: a badge whose text says the state (colour is never the only
+// cue), with the end of a cooldown, the cooldowns in a row and the failure streak beside it.
+const HEALTH_CLASS = { enabled: "status-success", cooldown: "status-not_start", manual_disabled: "status-cancel", auto_disabled: "status-failure" };
+
+export function healthBadge(health) {
+  const state = health?.state || "enabled";
+  const text = state === "cooldown" && health.cooldown_until
+    ? t("health.cooldown_until", { time: fmtClock(health.cooldown_until) })
+    : t(`health.${state}`);
+  return h("span", { class: `badge health-badge ${HEALTH_CLASS[state] || ""}`, dataset: { health: state }, text });
+}
+
+function fmtClock(ms) {
+  return new Date(ms).toLocaleTimeString(intlLocale(), { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+// "in flight / capacity" and "sent today / daily cap"; "—" for the limits a channel does not have.
+export function capacityLines(c) {
+  const cap = c.max_running === null || c.max_running === undefined ? null : c.max_running + (c.max_queued || 0);
+  const full = cap !== null && c.in_flight >= cap;
+  return [
+    h("div", { class: full ? "capacity full" : "capacity", dataset: { capacity: "in_flight" } },
+      cap === null ? t("channels.in_flight_unbounded", { n: fmtNumber(c.in_flight) })
+        : t("channels.in_flight_of", { n: fmtNumber(c.in_flight), cap: fmtNumber(cap), running: fmtNumber(c.max_running), queued: fmtNumber(c.max_queued || 0) })),
+    h("div", { class: "muted small", dataset: { capacity: "today" } },
+      c.daily_cap === null || c.daily_cap === undefined ? t("channels.today_uncapped", { n: fmtNumber(c.sent_today) })
+        : t("channels.today_of", { n: fmtNumber(c.sent_today), cap: fmtNumber(c.daily_cap) })),
+    c.active_hours ? h("div", { class: "muted small", text: t("channels.hours", { hours: c.active_hours }) }) : null,
+    c.mode_fallback ? h("div", { class: "muted small", text: t("channels.fallback_on") }) : null,
+  ];
 }
 
 function healthCell(c) {
   const hl = c.health;
   const bad = hl.consecutive_failures > 0;
   return td(t("col.health"),
+    h("div", {}, healthBadge(hl)),
     h("div", { class: bad ? "health bad" : "health" },
       h("strong", { text: bad ? t("channels.failing", { n: hl.consecutive_failures }) : hl.last_ok_at ? t("channels.healthy") : t("channels.untested") })),
+    hl.cooldowns_in_row ? h("div", { class: "muted small", text: t("channels.cooldowns_in_row", { n: fmtNumber(hl.cooldowns_in_row) }) }) : null,
     h("div", { class: "muted small", text: t("channels.counts", { ok: fmtNumber(hl.success_count), failed: fmtNumber(hl.failure_count) }) }),
     h("div", { class: "muted small", text: t("channels.last_ok", { ago: fmtAgo(hl.last_ok_at) }) }),
     hl.last_error ? h("div", { class: "fail small", title: hl.last_error, text: `${fmtAgo(hl.last_error_at)}: ${hl.last_error.slice(0, 120)}` }) : null);
 }
 
 export async function channelsView(root) {
-  const columns = [t("col.channel"), t("col.status"), t("col.priority_weight"), t("col.groups"), t("col.modes"), t("col.health"), t("col.actions")];
+  const columns = [t("col.channel"), t("col.status"), t("col.priority_weight"), t("col.groups"), t("col.modes"), t("col.capacity"), t("col.health"), t("col.actions")];
   const { table, tbody } = dataTable(columns, t("nav.channels"));
   const create = h("button", { type: "button", class: "primary", text: t("channels.add") });
   create.addEventListener("click", () => formDialog({
@@ -135,6 +186,7 @@ export async function channelsView(root) {
       td(t("col.priority_weight"), `${c.priority} / ${c.weight}`),
       td(t("col.groups"), c.groups.join(", ")),
       td(t("col.modes"), c.modes.join(", "), c.actions ? h("div", { class: "muted small", text: t("channels.only", { actions: c.actions.join(", ") }) }) : null),
+      td(t("col.capacity"), capacityLines(c)),
       healthCell(c),
       td(t("col.actions"), h("div", { class: "row-actions" }, edit, test, toggle)));
   }
