@@ -7,6 +7,7 @@ import {
 } from "./dom.js";
 import { fmtNumber, intlLocale, t } from "./i18n.js";
 import { icon } from "./icons.js";
+import { inFlightCell, limitButton } from "./limits.js";
 
 const MODES = ["fast", "relax", "turbo"];
 const STATUS_CLASS = { enabled: "status-success", manual_disabled: "status-cancel", auto_disabled: "status-failure", disabled: "status-cancel" };
@@ -208,7 +209,7 @@ export async function channelsView(root) {
 
 export async function usersView(root, ctx, params) {
   const state = { page: Math.max(1, parseInt(params.get("p") || "1", 10) || 1), size: 20, q: params.get("q") || "" };
-  const columns = [t("col.user"), t("col.role"), t("col.group"), t("col.status"), t("col.balance"), t("col.used"), t("col.requests"), t("col.created"), t("col.actions")];
+  const columns = [t("col.user"), t("col.role"), t("col.group"), t("col.status"), t("col.balance"), t("col.used"), t("col.requests"), t("col.in_flight"), t("col.created"), t("col.actions")];
   const { table, tbody } = dataTable(columns, t("nav.users"));
   const pagerBox = h("div", { class: "pager-box" });
   const searchId = uid("user-q");
@@ -295,8 +296,9 @@ export async function usersView(root, ctx, params) {
       td(t("col.balance"), fmtQuota(user.quota)),
       td(t("col.used"), fmtQuota(user.used_quota)),
       td(t("col.requests"), fmtNumber(user.request_count)),
+      td(t("col.in_flight"), inFlightCell(user)),
       td(t("col.created"), fmtTimeMs(user.created_at)),
-      td(t("col.actions"), h("div", { class: "row-actions" }, top, keys, toggle)));
+      td(t("col.actions"), h("div", { class: "row-actions" }, top, limitButton({ kind: "users", item: user, name: user.username, onSaved: load }), keys, toggle)));
   }
 
   async function load() {

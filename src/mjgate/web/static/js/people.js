@@ -6,6 +6,8 @@ import { RANGES, actionTable, applyShareBars, axisSeconds, bucketLabels, kpis, r
 import { chart } from "./charts.js";
 import { append, clear, fmtAgo, fmtQuota, fmtTimeMs, h, tickDurations, urlText } from "./dom.js";
 import { fmtNumber, fmtPercent, t } from "./i18n.js";
+import { healthBadge, capacityLines } from "./admin.js";
+import { inFlightText, limitButton } from "./limits.js";
 
 function facts(rows) {
   return h("dl", { class: "meta card" }, rows.filter(Boolean).map(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
@@ -38,6 +40,8 @@ export async function userView(root, ctx, params, id) {
       [t("col.balance"), fmtQuota(user.quota)],
       [t("col.used"), fmtQuota(user.used_quota)],
       [t("col.requests"), fmtNumber(user.request_count)],
+      [t("col.in_flight"), h("span", {}, h("span", { dataset: { inFlight: user.in_flight || 0 }, text: inFlightText(user) }), " ",
+        limitButton({ kind: "users", item: user, name: user.username, onSaved: () => ctx.navigate(location.hash) }))],
       [t("col.created"), fmtTimeMs(user.created_at)],
     ]),
     kpis(data, { balance: false }),
