@@ -6,7 +6,7 @@ import { RANGES, actionTable, applyShareBars, axisSeconds, bucketLabels, kpis, r
 import { chart } from "./charts.js";
 import { append, clear, fmtAgo, fmtQuota, fmtTimeMs, h, tickDurations, urlText } from "./dom.js";
 import { fmtNumber, fmtPercent, t } from "./i18n.js";
-import { healthBadge, capacityLines } from "./admin.js";
+import { capacityLines, healthBadge } from "./channel-state.js";
 import { inFlightText, limitButton } from "./limits.js";
 
 function facts(rows) {
@@ -78,8 +78,9 @@ export async function channelView(root, ctx, params, id) {
       [t("people.channel_id"), `#${channel.id}`],
       [t("people.base_url"), urlText(channel.base_url)],
       [t("col.status"), t(`channel_status.${channel.status}`)],
-      [t("people.health"), health.consecutive_failures ? t("channels.failing", { n: health.consecutive_failures })
-        : health.last_ok_at ? t("channels.healthy") : t("channels.untested")],
+      channel.capacity ? [t("col.capacity"), h("div", {}, capacityLines(channel.capacity))] : null,
+      [t("people.health"), h("span", {}, healthBadge(health), " ", health.consecutive_failures ? t("channels.failing", { n: health.consecutive_failures })
+        : health.last_ok_at ? t("channels.healthy") : t("channels.untested"))],
       [t("people.last_ok"), fmtAgo(health.last_ok_at)],
       health.last_error ? [t("people.last_error"), `${fmtAgo(health.last_error_at)}: ${health.last_error}`] : null,
     ]),
