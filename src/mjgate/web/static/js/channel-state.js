@@ -20,7 +20,7 @@ function fmtClock(ms) {
   return new Date(ms).toLocaleTimeString(intlLocale(), { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
-// "in flight / capacity" and "sent today / daily cap"; "—" for the limits a channel does not have.
+// "in flight / capacity" and "sent today / daily cap", or that the channel has no such limit.
 export function capacityLines(c) {
   const cap = c.max_running === null || c.max_running === undefined ? null : c.max_running + (c.max_queued || 0);
   const full = cap !== null && c.in_flight >= cap;
@@ -29,7 +29,8 @@ export function capacityLines(c) {
       cap === null ? t("channels.in_flight_unbounded", { n: fmtNumber(c.in_flight) })
         : t("channels.in_flight_of", { n: fmtNumber(c.in_flight), cap: fmtNumber(cap), running: fmtNumber(c.max_running), queued: fmtNumber(c.max_queued || 0) })),
     h("div", { class: "muted small", dataset: { capacity: "today" } },
-      c.daily_cap === null || c.daily_cap === undefined ? t("channels.today_uncapped", { n: fmtNumber(c.sent_today) })
+      // Tasks sent are counted only against a cap: without one there is no figure to show.
+      c.daily_cap === null || c.daily_cap === undefined ? t("channels.today_uncapped")
         : t("channels.today_of", { n: fmtNumber(c.sent_today), cap: fmtNumber(c.daily_cap) })),
     c.active_hours ? h("div", { class: "muted small", text: t("channels.hours", { hours: c.active_hours }) }) : null,
     c.mode_fallback ? h("div", { class: "muted small", text: t("channels.fallback_on") }) : null,
