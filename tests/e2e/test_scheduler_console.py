@@ -156,7 +156,7 @@ def test_capacity_and_in_flight_limits_from_the_console(world, browser, screens)
 
     # Keys: the same for the key the task was submitted with.
     page.goto(base + "/#/keys")
-    key_row = page.locator(f'tr[data-key-id="{world["key"]["id"]}"]') if "id" in world["key"] else page.locator("tr[data-key-id]").first
+    key_row = page.locator(f'tr[data-key-id="{world["key"]["id"]}"]')
     expect(key_row.locator("[data-in-flight]")).to_have_text("1 (no limit)")
     key_row.get_by_role("button", name=re.compile(r"^Set the in-flight limit of key ")).click()
     limit = page.get_by_role("dialog", name=re.compile(r"^Set the in-flight limit of key "))

@@ -55,5 +55,6 @@ export function startAlerts() {
 export function stopAlerts() {
   if (stop) stop();
   stop = null;
-  if (box) clear(box);
+  // Named (a landmark) only while it serves an administrator, in the language chosen then.
+  if (box) clear(box).removeAttribute("aria-label");
 }

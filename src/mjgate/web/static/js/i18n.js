@@ -1205,7 +1205,7 @@ export const STRINGS = {
     "limits.none": "不限",
     "limits.of": "{n} / {max}",
     "limits.saved": "{name} 的并发上限：{limit}",
-    "limits.set": "限额",
+    "limits.set": "上限",
     "limits.set_key": "设置密钥 {name} 的并发任务上限",
     "limits.set_user": "设置 {name} 的并发任务上限",
   },

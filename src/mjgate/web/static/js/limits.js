@@ -13,7 +13,7 @@ export function inFlightText(item) {
 
 export function inFlightCell(item) {
   const full = item.max_in_flight !== null && item.max_in_flight !== undefined && (item.in_flight || 0) >= item.max_in_flight;
-  return h("span", { class: full ? "capacity full" : "capacity", dataset: { inFlight: item.in_flight || 0 }, text: inFlightText(item) });
+  return h("span", { class: full ? "capacity full nowrap" : "capacity nowrap", dataset: { inFlight: item.in_flight || 0 }, text: inFlightText(item) });
 }
 
 // kind: "users" or "keys". onSaved(updated) after the limit is stored.
