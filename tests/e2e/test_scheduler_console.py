@@ -85,7 +85,8 @@ def test_capacity_and_in_flight_limits_from_the_console(world, browser, screens)
     # The channel's form takes capacity, a daily cap, active hours and mode fallback.
     page.goto(base + "/#/admin/channels")
     row = page.locator("tr[data-channel-id]").first
-    expect(row.locator('[data-capacity="in_flight"]')).to_have_text("0 in flight (no limit)")
+    expect(row.locator('[data-capacity="in_flight"]')).to_have_text("No capacity limit")
+    expect(row.locator('[data-capacity="today"]')).to_have_text("No daily cap")
     expect(row.locator(".health-badge")).to_have_text("In service")
     row.get_by_role("button", name="Edit channel sim").click()
     dialog = page.get_by_role("dialog", name="Edit channel sim")

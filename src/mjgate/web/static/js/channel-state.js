@@ -26,7 +26,8 @@ export function capacityLines(c) {
   const full = cap !== null && c.in_flight >= cap;
   return [
     h("div", { class: full ? "capacity full" : "capacity", dataset: { capacity: "in_flight" } },
-      cap === null ? t("channels.in_flight_unbounded", { n: fmtNumber(c.in_flight) })
+      // Tasks in flight are counted only against a capacity (as sent today is against a cap).
+      cap === null ? t("channels.in_flight_unbounded")
         : t("channels.in_flight_of", { n: fmtNumber(c.in_flight), cap: fmtNumber(cap), running: fmtNumber(c.max_running), queued: fmtNumber(c.max_queued || 0) })),
     h("div", { class: "muted small", dataset: { capacity: "today" } },
       // Tasks sent are counted only against a cap: without one there is no figure to show.
