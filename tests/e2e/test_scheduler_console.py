@@ -212,6 +212,9 @@ def test_queue_health_and_alert_banner(world, browser, screens):
     expect(banner).to_be_visible()  # the banner outlives a re-render of the page
     assert_accessible(page, "dashboard with an alert", failures)
     screens.save(page, "dashboard-alert")
+    page.emulate_media(color_scheme="dark")  # the banner keeps its contrast in dark mode too
+    assert_accessible(page, "dashboard with an alert (dark)", failures)
+    page.emulate_media(color_scheme="light")
 
     # The channels page: the badge says until when; the banner links to the channel.
     page.goto(base + "/#/admin/channels")
