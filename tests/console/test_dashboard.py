@@ -156,8 +156,19 @@ async def test_dashboards_equal_the_ledger_and_the_tasks(app, client, db, range_
             assert view["totals"][key] == sub["totals"][key], (channel_id, key)
             assert view["series"][key] == [b[key] for b in sub["buckets"]], (channel_id, key)
     assert by_id[channels[0]]["name"] == "one" and by_id[channels[0]]["status"] == "enabled"
-    # No scheduler yet: no queue or health-state sections.
-    assert "queue" not in everyone and "health" not in everyone
+    # Each channel's state now: the breaker's health state and its capacity use.
+    assert by_id[channels[0]]["health"]["state"] == "enabled"
+    assert by_id[channels[0]]["capacity"] == {"in_flight": 0, "max_running": None, "max_queued": None, "sent_today": 0,
+                                              "daily_cap": None, "active_hours": None, "mode_fallback": False}
+    if None in by_id:
+        assert by_id[None]["health"] is None and by_id[None]["capacity"] is None
+    # The gateway queue now: nothing seeded waits in it; three tasks queued at known times do.
+    assert everyone["queue"] == {"depth": 0, "oldest_queued_at": None}
+    now = now_ms()
+    await insert_tasks(db, [task_row(admin.user["id"], submit_time=now - 5000 + i, status="NOT_START", queued_at=now - 4000 + i)
+                            for i in range(3)])
+    everyone = data(await admin.get(f"/api/admin/dashboard?range={range_name}&tz_offset={tz}"))
+    assert everyone["queue"] == {"depth": 3, "oldest_queued_at": now - 4000}
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -30,6 +30,7 @@ class Alerts:
     async def emit(self, event: str, channel_id: int, channel_name: str, message: str) -> None:
         alert = {"type": "alert", "user_id": None, "mj_id": None, "event": event, "channel_id": channel_id,
                  "channel": channel_name, "message": message, "at": now_ms()}
+        # `alert=`, not `event=`: structlog's first argument is already called event.
         log.warning("channel alert", alert=event, channel=channel_id, message=message)
         metrics.BREAKER_EVENTS.labels(channel=str(channel_id), event=event).inc()
         await self.events.publish(alert)

@@ -6,7 +6,8 @@ index answers each query (migration 0005_dashboard adds them):
 * `ix_tasks_stats` (submit_time, channel_id, user_id, action, mode, status, quota, refunded_at,
   finish_time) serves the admin view, which reads every task of the range;
 * `ix_tasks_user_stats` (user_id, submit_time, ...) serves one user's view;
-* `ix_tasks_status_submit` (status, submit_time, id) serves "running now" (a few unfinished rows).
+* `ix_tasks_status_submit` (status, submit_time, id) serves "running now" (a few unfinished rows);
+* `ix_tasks_queued` (queued_at) serves the gateway queue's depth (migration 0006).
 
 Spend is what the tasks submitted in a bucket cost after refunds: a task's quota unless it was
 refunded (or released). That is exactly the sum of the task's own ledger entries, charge plus
@@ -152,6 +153,17 @@ async def running(session: AsyncSession, *, user_id: int | None = None, limit: i
     tasks = list(await session.scalars(
         select(Task).where(*where).order_by(Task.submit_time.desc(), Task.id.desc()).limit(limit)))
     return tasks, counts
+
+
+async def queue_depth(session: AsyncSession) -> tuple[int, int | None]:
+    """How many tasks wait in the gateway queue now, and since when the oldest has waited (epoch ms).
+
+    A queued task is one with queued_at set (the scheduler clears it on dispatch, cancel or
+    failure); ix_tasks_queued covers both figures without reading any other row.
+    """
+    row = (await session.execute(select(func.count(), func.min(Task.queued_at)).where(Task.queued_at.is_not(None)))).one()
+    count, oldest = row
+    return int(count or 0), (int(oldest) if oldest is not None else None)
 
 
 EXPORT_COLUMNS = (Task.id, Task.mj_id, Task.submit_time, Task.finish_time, Task.user_id, Task.channel_id, Task.action,

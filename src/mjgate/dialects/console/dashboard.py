@@ -1,16 +1,17 @@
 """The console's dashboards and the task log's CSV export.
 
 * `GET /api/console/dashboard?range=24h|7d|30d` — the logged-in user's own figures;
-* `GET /api/admin/dashboard?range=24h|7d|30d` — everyone's, with top users, spend by action and
-  each channel's success rate and time to finish per bucket;
+* `GET /api/admin/dashboard?range=24h|7d|30d` — everyone's, with top users, spend by action,
+  each channel's success rate and time to finish per bucket, its health state and capacity use
+  now, and the gateway queue's depth now (`queue`);
 * `GET /api/console/export/tasks.csv?<the task log's filters>` — the filtered view as CSV.
 
 One aggregation endpoint per view; every figure comes from mjgate.stats.repository (index range
 scans, see docs/benchmarks-dashboard.md). Buckets are the viewer's local hours (24h) or days
 (7d, 30d): `tz_offset` is JavaScript's `Date.getTimezoneOffset()`. Answers use new-api's envelope.
 
-Parts of the gateway that come later (the channel scheduler's queue depth and health states) add
-sections to the admin view without touching this module: they register
+Other parts of the gateway may add sections to the admin view without touching this module: they
+register
 `app.state.dashboard_sections[name] = async fn(app, window) -> dict | None`, and the view carries
 `name` only when such a provider exists and returns something.
 """
@@ -44,6 +45,8 @@ TzOffset = Annotated[int, Query(ge=-stats.MAX_TZ_OFFSET_MIN, le=stats.MAX_TZ_OFF
                                 description="Minutes behind UTC, as Date.getTimezoneOffset() gives them")]
 RUNNING_SHOWN = 20
 TOP_USERS = 10
+# What each channel holds now, as the admin API's channel answer says it (capacity use).
+CAPACITY_FIELDS = ("in_flight", "max_running", "max_queued", "sent_today", "daily_cap", "active_hours", "mode_fallback")
 EXPORT_CHUNK = 500
 MAX_EXPORT_ROWS = 100_000
 EXPORT_COLUMNS = ("mj_id", "submitted_utc", "finished_utc", "duration_s", "user_id", "username", "channel_id",
@@ -140,6 +143,7 @@ async def admin_dashboard(request: Request, admin: Admin, range: Range = "7d", t
         top, active_users = await stats.top_users(session, win, limit=TOP_USERS)
         running = await _running(request, session, user_id=None, admin=True)
         channels = await channel_service.list_channels(session)
+        depth, oldest = await stats.queue_depth(session)
     per_channel: dict[int | None, list[dict]] = {}
     for row in stats.summed(rows, "bucket", "channel_id"):
         per_channel.setdefault(row["channel_id"], []).append(row)
@@ -149,14 +153,17 @@ async def admin_dashboard(request: Request, admin: Admin, range: Range = "7d", t
         public = channel_service.public_channel(channel)
         channel_views.append({"id": channel.id, "name": channel.name, "base_url": channel.base_url,
                               "status": channel.status, "health": public["health"],
+                              "capacity": {name: public[name] for name in CAPACITY_FIELDS},
                               "totals": _totals(mine), "series": _series(win, mine)})
     # Tasks refused before any channel took them, and tasks of channels deleted since.
     for channel_id, mine in sorted(per_channel.items(), key=lambda kv: (kv[0] is not None, kv[0] or 0)):
         channel_views.append({"id": channel_id, "name": "", "base_url": "", "status": "none" if channel_id is None
-                              else "deleted", "health": None, "totals": _totals(mine), "series": _series(win, mine)})
+                              else "deleted", "health": None, "capacity": None, "totals": _totals(mine),
+                              "series": _series(win, mine)})
     data = {**_window_json(win, tz_offset), "scope": "all", "quota_per_usd": QUOTA_PER_USD,
             "totals": _totals(rows), "series": _series(win, rows), "by_action": _actions(actions),
-            "top_users": top, "active_users": active_users, "channels": channel_views, "running": running}
+            "top_users": top, "active_users": active_users, "channels": channel_views, "running": running,
+            "queue": {"depth": depth, "oldest_queued_at": oldest}}
     for name, provider in (getattr(request.app.state, "dashboard_sections", None) or {}).items():
         section = await provider(request.app, win)
         if section is not None:

@@ -6,7 +6,10 @@ import {
   secretDialog, td, toast, uid, urlText, usd,
 } from "./dom.js";
 import { fmtNumber, t } from "./i18n.js";
+import { capacityLines, healthBadge } from "./channel-state.js";
 import { icon } from "./icons.js";
+import { inFlightCell, limitButton } from "./limits.js";
+import { onAlert } from "./live.js";
 
 const MODES = ["fast", "relax", "turbo"];
 const STATUS_CLASS = { enabled: "status-success", manual_disabled: "status-cancel", auto_disabled: "status-failure", disabled: "status-cancel" };
@@ -46,7 +49,19 @@ function channelFields(channel) {
     { name: "modes", label: t("channels.f_modes"), type: "checkboxes", options: MODES.map((m) => [m, m]), value: channel?.modes || MODES },
     { name: "actions", label: t("channels.f_actions"), value: (channel?.actions || []).join(", "), help: t("channels.f_actions_help") },
     { name: "image_hosts", label: t("channels.f_image_hosts"), value: (channel?.image_hosts || []).join(", "), help: t("channels.f_image_hosts_help") },
+    // Capacity and schedule (the gateway never sends a channel more than these; empty = no limit).
+    { name: "max_running", label: t("channels.f_max_running"), type: "number", min: 1, max: 1000000, step: 1, value: channel?.max_running ?? "", help: t("channels.f_max_running_help") },
+    { name: "max_queued", label: t("channels.f_max_queued"), type: "number", min: 0, max: 1000000, step: 1, value: channel?.max_queued ?? "", help: t("channels.f_max_queued_help") },
+    { name: "daily_cap", label: t("channels.f_daily_cap"), type: "number", min: 0, max: 1000000, step: 1, value: channel?.daily_cap ?? "", help: t("channels.f_daily_cap_help") },
+    { name: "active_hours", label: t("channels.f_active_hours"), value: channel?.active_hours || "", placeholder: "08:00-20:00", maxlength: 11,
+      pattern: "([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]", help: t("channels.f_active_hours_help") },
+    { name: "mode_fallback", label: t("channels.f_mode_fallback"), type: "checkbox", value: Boolean(channel?.mode_fallback), help: t("channels.f_mode_fallback_help") },
   ];
+}
+
+// "" -> null (no limit); otherwise a whole number (the form's min/max already checked the range).
+function limitValue(text) {
+  return text === "" ? null : parseInt(text, 10);
 }
 
 function channelBody(v, editing) {
@@ -58,6 +73,11 @@ function channelBody(v, editing) {
   if (!body.image_hosts.length) body.image_hosts = null;
   if (!body.modes.length) throw new Error(t("channels.need_mode"));
   if (v.secret || !editing) body.secret = v.secret;
+  body.max_running = limitValue(v.max_running);
+  body.max_queued = limitValue(v.max_queued);
+  body.daily_cap = limitValue(v.daily_cap);
+  body.active_hours = v.active_hours || null;
+  body.mode_fallback = v.mode_fallback;
   return body;
 }
 
@@ -65,15 +85,17 @@ function healthCell(c) {
   const hl = c.health;
   const bad = hl.consecutive_failures > 0;
   return td(t("col.health"),
+    h("div", {}, healthBadge(hl)),
     h("div", { class: bad ? "health bad" : "health" },
       h("strong", { text: bad ? t("channels.failing", { n: hl.consecutive_failures }) : hl.last_ok_at ? t("channels.healthy") : t("channels.untested") })),
+    hl.cooldowns_in_row ? h("div", { class: "muted small", text: t("channels.cooldowns_in_row", { n: fmtNumber(hl.cooldowns_in_row) }) }) : null,
     h("div", { class: "muted small", text: t("channels.counts", { ok: fmtNumber(hl.success_count), failed: fmtNumber(hl.failure_count) }) }),
     h("div", { class: "muted small", text: t("channels.last_ok", { ago: fmtAgo(hl.last_ok_at) }) }),
     hl.last_error ? h("div", { class: "fail small", title: hl.last_error, text: `${fmtAgo(hl.last_error_at)}: ${hl.last_error.slice(0, 120)}` }) : null);
 }
 
 export async function channelsView(root) {
-  const columns = [t("col.channel"), t("col.status"), t("col.priority_weight"), t("col.groups"), t("col.modes"), t("col.health"), t("col.actions")];
+  const columns = [t("col.channel"), t("col.status"), t("col.priority_weight"), t("col.groups"), t("col.modes"), t("col.capacity"), t("col.health"), t("col.actions")];
   const { table, tbody } = dataTable(columns, t("nav.channels"));
   const create = h("button", { type: "button", class: "primary", text: t("channels.add") });
   create.addEventListener("click", () => formDialog({
@@ -135,6 +157,7 @@ export async function channelsView(root) {
       td(t("col.priority_weight"), `${c.priority} / ${c.weight}`),
       td(t("col.groups"), c.groups.join(", ")),
       td(t("col.modes"), c.modes.join(", "), c.actions ? h("div", { class: "muted small", text: t("channels.only", { actions: c.actions.join(", ") }) }) : null),
+      td(t("col.capacity"), capacityLines(c)),
       healthCell(c),
       td(t("col.actions"), h("div", { class: "row-actions" }, edit, test, toggle)));
   }
@@ -150,13 +173,15 @@ export async function channelsView(root) {
     }
   }
   await load();
+  // A channel alert (cooldown, auto-disabled, back) changes what the table says: read it again.
+  return onAlert(() => load());
 }
 
 // ------------------------------------------------------------------ users
 
 export async function usersView(root, ctx, params) {
   const state = { page: Math.max(1, parseInt(params.get("p") || "1", 10) || 1), size: 20, q: params.get("q") || "" };
-  const columns = [t("col.user"), t("col.role"), t("col.group"), t("col.status"), t("col.balance"), t("col.used"), t("col.requests"), t("col.created"), t("col.actions")];
+  const columns = [t("col.user"), t("col.role"), t("col.group"), t("col.status"), t("col.balance"), t("col.used"), t("col.requests"), t("col.in_flight"), t("col.created"), t("col.actions")];
   const { table, tbody } = dataTable(columns, t("nav.users"));
   const pagerBox = h("div", { class: "pager-box" });
   const searchId = uid("user-q");
@@ -243,8 +268,9 @@ export async function usersView(root, ctx, params) {
       td(t("col.balance"), fmtQuota(user.quota)),
       td(t("col.used"), fmtQuota(user.used_quota)),
       td(t("col.requests"), fmtNumber(user.request_count)),
+      td(t("col.in_flight"), inFlightCell(user)),
       td(t("col.created"), fmtTimeMs(user.created_at)),
-      td(t("col.actions"), h("div", { class: "row-actions" }, top, keys, toggle)));
+      td(t("col.actions"), h("div", { class: "row-actions" }, top, limitButton({ kind: "users", item: user, name: user.username, onSaved: load }), keys, toggle)));
   }
 
   async function load() {

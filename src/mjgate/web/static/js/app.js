@@ -11,6 +11,7 @@ import { append, clear, errorMessage, fmtQuota, h, toast, uid } from "./dom.js";
 import { LANGUAGES, lang, onLangChange, setLang, t } from "./i18n.js";
 import { icon } from "./icons.js";
 import { onLiveState, startLive, stopLive } from "./live.js";
+import { startAlerts, stopAlerts } from "./alerts.js";
 import { channelsView, ledgerView, pricesView, usersView } from "./admin.js";
 import { channelView, userView } from "./people.js";
 import { dashboardView } from "./dashboard.js";
@@ -208,6 +209,7 @@ function signedIn(data) {
   me = data;
   setCsrfToken(data.csrf_token);
   startLive(data.user.is_admin);
+  if (data.user.is_admin) startAlerts();
   if (!location.hash.startsWith("#/")) history.replaceState(null, "", `#/${DEFAULT_ROUTE}`);
   route();
 }
@@ -217,6 +219,7 @@ function sessionEnded(message) {
   me = null;
   setCsrfToken(null);
   stopLive();
+  stopAlerts();
   renderTopbar();
   loginView();
   if (wasIn) toast(message || t("session.ended"), "error");
@@ -234,6 +237,7 @@ async function doLogout() {
   me = null;
   setCsrfToken(null);
   stopLive();
+  stopAlerts();
   renderTopbar();
   history.replaceState(null, "", `#/${DEFAULT_ROUTE}`);
   loginView();

@@ -7,6 +7,7 @@ import { api } from "./api.js";
 import { chart, color } from "./charts.js";
 import { actionLabel, append, clear, durationText, h, modeLabel, statusBadge, td, tickDurations, urlText } from "./dom.js";
 import { fmtDay, fmtDuration, fmtHour, fmtNumber, fmtPercent, fmtQuota, fmtUsd, t } from "./i18n.js";
+import { capacityLines, healthBadge } from "./channel-state.js";
 
 export const RANGES = ["24h", "7d", "30d"];
 
@@ -40,7 +41,14 @@ export function kpis(data, { balance = false } = {}) {
     tile(t("dash.success_rate"), fmtPercent(tt.success_rate), tt.finished ? t("dash.of_finished", { n: fmtNumber(tt.finished) }) : t("dash.none_finished"), "success_rate"),
     tile(t("dash.time_to_finish"), seconds(tt.latency_ms), t("dash.average"), "latency"),
     tile(t("dash.running"), fmtNumber(data.running.total), null, "running"),
+    data.queue ? tile(t("dash.queue_depth"), fmtNumber(data.queue.depth), queueNote(data), "queue") : null,
     balance ? tile(t("header.balance"), fmtUsd(data.balance), fmtQuota(data.balance), "balance") : null);
+}
+
+// How long the oldest task in the gateway queue has waited, as of the answer.
+function queueNote(data) {
+  if (!data.queue.depth || !data.queue.oldest_queued_at) return t("dash.queue_empty");
+  return t("dash.queue_oldest", { d: fmtDuration(Math.max(0, Math.round((data.now - data.queue.oldest_queued_at) / 1000))) });
 }
 
 // The standard charts of one scope (a user, everyone, a channel).
@@ -120,14 +128,15 @@ function topUsersTable(data) {
 }
 
 function channelsTable(data) {
-  const l = { channel: t("col.channel"), status: t("col.status"), tasks: t("dash.tasks"), rate: t("dash.success_rate"), latency: t("dash.time_to_finish") };
+  const l = { channel: t("col.channel"), health: t("col.health"), capacity: t("col.capacity"), tasks: t("dash.tasks"), rate: t("dash.success_rate"), latency: t("dash.time_to_finish") };
   return h("div", { class: "table-wrap" }, h("table", { class: "data compact responsive" },
     h("caption", { class: "sr-only", text: t("dash.channels") }),
     h("thead", {}, h("tr", {}, Object.values(l).map((c) => h("th", { scope: "col", text: c })))),
     h("tbody", {}, data.channels.map((c) => h("tr", { dataset: { channelId: c.id ?? "none" } },
       td(l.channel, c.id && c.name ? h("a", { href: `#/admin/channels/${c.id}`, text: c.name }) : h("span", { class: "muted", text: c.id ? t("dash.deleted_channel", { id: c.id }) : t("dash.no_channel") }),
         c.base_url ? h("div", { class: "muted small" }, urlText(c.base_url)) : null),
-      td(l.status, c.status === "none" || c.status === "deleted" ? "—" : h("span", { class: `badge channel-${c.status}`, text: t(`channel_status.${c.status}`) })),
+      td(l.health, c.health ? healthBadge(c.health) : "—"),
+      td(l.capacity, c.capacity ? capacityLines(c.capacity) : "—"),
       td(l.tasks, fmtNumber(c.totals.tasks)),
       td(l.rate, fmtPercent(c.totals.success_rate)),
       td(l.latency, seconds(c.totals.latency_ms)))))));
@@ -144,16 +153,6 @@ function channelCharts(data, charts) {
       series: named.map((c) => ({ label: c.name, values: c.series.success_rate, kind: "line", format: (v) => fmtPercent(v) })) })),
     add(chart({ title: t("dash.chart_channel_latency", { per }), labels, format: axisSeconds,
       series: named.map((c) => ({ label: c.name, values: c.series.latency_ms, kind: "line", format: seconds })) })));
-}
-
-// Optional sections that later parts of the gateway add to the admin view (queue depth, health states).
-function extraSections(data) {
-  const out = [];
-  if (data.queue) out.push(h("section", { class: "stack", "aria-labelledby": "dash-queue" }, h("h2", { id: "dash-queue", text: t("dash.queue") }),
-    h("pre", { class: "prompt-full", text: JSON.stringify(data.queue, null, 2) })));
-  if (data.health) out.push(h("section", { class: "stack", "aria-labelledby": "dash-health" }, h("h2", { id: "dash-health", text: t("dash.health") }),
-    h("pre", { class: "prompt-full", text: JSON.stringify(data.health, null, 2) })));
-  return out;
 }
 
 export function section(id, title, ...children) {
@@ -182,7 +181,6 @@ export async function dashboardView(root, ctx, params) {
       section("dash-top", t("dash.top_users"), topUsersTable(data)),
       section("dash-actions", t("dash.by_action"), actionTable(data))) : section("dash-actions", t("dash.by_action"), actionTable(data)),
     everyone ? section("dash-channels", t("dash.channels"), channelsTable(data), channelCharts(data, charts)) : null,
-    everyone ? extraSections(data) : null,
   ]);
   applyShareBars(root);
   // Running tasks tick; the figures change only when asked (Refresh), so nothing moves under the reader.

@@ -204,6 +204,11 @@ export function fieldControl(field) {
   } else if (field.type === "textarea") {
     control = h("textarea", { id, name: field.name, required: field.required, rows: field.rows || 3, placeholder: field.placeholder, "aria-describedby": helpId, maxlength: field.maxlength });
     control.value = field.value ?? "";
+  } else if (field.type === "checkbox") {
+    // One yes/no choice: the box inside its label, the help below.
+    return h("div", { class: "field" },
+      h("label", { class: "check" }, h("input", { id, type: "checkbox", name: field.name, checked: Boolean(field.value), "aria-describedby": helpId }), field.label),
+      field.help ? h("p", { class: "help", id: helpId, text: field.help }) : null);
   } else if (field.type === "checkboxes") {
     const box = h("fieldset", { class: "checks" }, h("legend", { text: field.label }),
       field.options.map(([value, label]) => h("label", { class: "check" },
@@ -213,7 +218,7 @@ export function fieldControl(field) {
   } else {
     control = h("input", {
       id, name: field.name, type: field.type || "text", required: field.required, placeholder: field.placeholder,
-      min: field.min, max: field.max, step: field.step, autocomplete: field.autocomplete || "off",
+      min: field.min, max: field.max, step: field.step, pattern: field.pattern, autocomplete: field.autocomplete || "off",
       "aria-describedby": helpId, maxlength: field.maxlength,
     });
     control.value = field.value ?? "";
@@ -229,6 +234,8 @@ export function formValues(form, fields) {
   for (const field of fields) {
     if (field.type === "checkboxes") {
       values[field.name] = [...form.querySelectorAll(`input[name="${field.name}"]:checked`)].map((i) => i.value);
+    } else if (field.type === "checkbox") {
+      values[field.name] = Boolean(form.elements.namedItem(field.name)?.checked);
     } else {
       const el = form.elements.namedItem(field.name);
       values[field.name] = el ? el.value.trim() : "";

@@ -5,12 +5,13 @@ import {
   QUOTA_PER_USD, append, clear, csv, emptyRow, errorMessage, fmtQuota, fmtTimeMs, formDialog, h, secretDialog, td, toast, uid,
 } from "./dom.js";
 import { t } from "./i18n.js";
+import { inFlightCell, limitButton } from "./limits.js";
 
 export async function keysView(root, ctx, params) {
   const admin = ctx.me.user.is_admin;
   let userFilter = admin ? params.get("user_id") || "" : "";
   const tbody = h("tbody");
-  const columns = [t("keys.name"), t("keys.key"), ...(admin ? [t("keys.owner")] : []), t("col.status"), t("keys.limit"), t("col.used"), t("keys.expires"), t("col.created"), t("col.actions")];
+  const columns = [t("keys.name"), t("keys.key"), ...(admin ? [t("keys.owner")] : []), t("col.status"), t("keys.limit"), t("col.used"), t("col.in_flight"), t("keys.expires"), t("col.created"), t("col.actions")];
   const table = h("table", { class: "data responsive" },
     h("caption", { class: "sr-only", text: t("nav.keys") }),
     h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col", text: c })))), tbody);
@@ -59,9 +60,11 @@ export async function keysView(root, ctx, params) {
       td(t("col.status"), h("span", { class: `badge ${key.status === "enabled" ? "status-success" : "status-cancel"}`, text: t(`user_status.${key.status}`) })),
       td(t("keys.limit"), key.unlimited ? t("keys.unlimited") : fmtQuota(key.remain_quota)),
       td(t("col.used"), fmtQuota(key.used_quota)),
+      td(t("col.in_flight"), inFlightCell(key)),
       td(t("keys.expires"), key.expires_at ? fmtTimeMs(key.expires_at) : t("keys.never")),
       td(t("col.created"), fmtTimeMs(key.created_at)),
-      td(t("col.actions"), toggle));
+      td(t("col.actions"), h("div", { class: "row-actions" },
+        admin ? limitButton({ kind: "keys", item: key, name: key.name || key.key_hint, onSaved: load }) : null, toggle)));
   }
 
   async function load() {

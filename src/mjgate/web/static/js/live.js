@@ -1,7 +1,10 @@
 // Live task changes over Server-Sent Events (GET /api/mj/events). One EventSource per page;
 // views subscribe with a callback. EventSource reconnects by itself; the state is shown in the header.
+// Administrators' stream (?all=1) also carries `event: alert` (a channel cooling down, disabled by
+// the breaker, or back), which onAlert listeners get.
 
 const listeners = new Set();
+const alertListeners = new Set();
 const stateListeners = new Set();
 let source = null;
 let url = null;
@@ -39,6 +42,22 @@ export function startLive(everyone) {
       }
     }
   });
+  source.addEventListener("alert", (event) => {
+    let data;
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (!data || data.type !== "alert") return;
+    for (const fn of [...alertListeners]) {
+      try {
+        fn(data);
+      } catch (err) {
+        console.error("alert listener failed", err);
+      }
+    }
+  });
 }
 
 export function stopLive() {
@@ -51,6 +70,11 @@ export function stopLive() {
 export function onTask(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
+}
+
+export function onAlert(fn) {
+  alertListeners.add(fn);
+  return () => alertListeners.delete(fn);
 }
 
 export function onLiveState(fn) {

@@ -6,6 +6,8 @@ import { RANGES, actionTable, applyShareBars, axisSeconds, bucketLabels, kpis, r
 import { chart } from "./charts.js";
 import { append, clear, fmtAgo, fmtQuota, fmtTimeMs, h, tickDurations, urlText } from "./dom.js";
 import { fmtNumber, fmtPercent, t } from "./i18n.js";
+import { capacityLines, healthBadge } from "./channel-state.js";
+import { inFlightText, limitButton } from "./limits.js";
 
 function facts(rows) {
   return h("dl", { class: "meta card" }, rows.filter(Boolean).map(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
@@ -38,6 +40,8 @@ export async function userView(root, ctx, params, id) {
       [t("col.balance"), fmtQuota(user.quota)],
       [t("col.used"), fmtQuota(user.used_quota)],
       [t("col.requests"), fmtNumber(user.request_count)],
+      [t("col.in_flight"), h("span", {}, h("span", { dataset: { inFlight: user.in_flight || 0 }, text: inFlightText(user) }), " ",
+        limitButton({ kind: "users", item: user, name: user.username, onSaved: () => ctx.navigate(location.hash) }))],
       [t("col.created"), fmtTimeMs(user.created_at)],
     ]),
     kpis(data, { balance: false }),
@@ -74,8 +78,9 @@ export async function channelView(root, ctx, params, id) {
       [t("people.channel_id"), `#${channel.id}`],
       [t("people.base_url"), urlText(channel.base_url)],
       [t("col.status"), t(`channel_status.${channel.status}`)],
-      [t("people.health"), health.consecutive_failures ? t("channels.failing", { n: health.consecutive_failures })
-        : health.last_ok_at ? t("channels.healthy") : t("channels.untested")],
+      channel.capacity ? [t("col.capacity"), h("div", {}, capacityLines(channel.capacity))] : null,
+      [t("people.health"), h("span", {}, healthBadge(health), " ", health.consecutive_failures ? t("channels.failing", { n: health.consecutive_failures })
+        : health.last_ok_at ? t("channels.healthy") : t("channels.untested"))],
       [t("people.last_ok"), fmtAgo(health.last_ok_at)],
       health.last_error ? [t("people.last_error"), `${fmtAgo(health.last_error_at)}: ${health.last_error}`] : null,
     ]),
