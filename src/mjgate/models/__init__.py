@@ -2,6 +2,7 @@
 
 from mjgate.models.audit import AuditEntry
 from mjgate.models.channel import Channel
+from mjgate.models.idempotency import IdempotencyKey
 from mjgate.models.ledger import LedgerEntry
 from mjgate.models.option import Option
 from mjgate.models.outbox import WebhookDelivery
@@ -9,4 +10,4 @@ from mjgate.models.task import Task
 from mjgate.models.token import ApiKey
 from mjgate.models.user import User
 
-__all__ = ["ApiKey", "AuditEntry", "Channel", "LedgerEntry", "Option", "Task", "User", "WebhookDelivery"]
+__all__ = ["ApiKey", "AuditEntry", "Channel", "IdempotencyKey", "LedgerEntry", "Option", "Task", "User", "WebhookDelivery"]

@@ -30,7 +30,7 @@ from mjgate.errors import BadRequest, Forbidden, GatewayError, Kind, NotFound
 from mjgate.events import EventBus
 from mjgate.models import Channel, Task
 from mjgate.reference import ReferenceData
-from mjgate.tasks import repository, transitions
+from mjgate.tasks import idempotency, repository, transitions
 from mjgate.tasks.actions import MODAL_ACTIONS, parse_custom_id
 from mjgate.tasks.ids import new_mj_id
 from mjgate.tasks.outcomes import Accepted, NeedsModal, Outcome, Refused, Uploaded
@@ -95,9 +95,13 @@ class TaskService:
         """Check, price, reserve with the task insert, forward with failover, record the outcome."""
         try:
             check_key_allows(caller, spec.action)
+            if (earlier := await idempotency.replay(self.db, caller.user.id, spec.idempotency)) is not None:
+                return earlier  # a retry of a submit already made: its task, charged once
             spec = await self._resolve(caller, spec)
             channels, price = await self._plan(caller, spec)
             task = await self._reserve(caller, spec, channels, price)
+        except idempotency.AlreadySubmitted as duplicate:
+            return duplicate.outcome
         except GatewayError as exc:
             return Refused.of(exc)
         return await self._forward(task, channels, spec)
@@ -164,8 +168,10 @@ class TaskService:
                         next_poll_at=now + self.submit_grace_ms,
                     )
                     await ledger.record_charge(session, task)
+                    await idempotency.claim(session, caller.user.id, spec.idempotency, task)
                 return task
             except IntegrityError:
+                await idempotency.raise_if_claimed(self.db, caller.user.id, spec.idempotency)
                 if attempt == MJ_ID_ATTEMPTS - 1:
                     raise
                 log.warning("mj_id clash, retrying", attempt=attempt)
@@ -261,6 +267,7 @@ class TaskService:
         async def write(conn) -> None:
             await repository.record_refused(conn, task, values)
             await ledger.give_back(conn, task, kind="release", memo=reason[:500])
+            await idempotency.release(conn, task)
             # The client hears of a refusal in the submit answer itself: no callback for it.
             await unit_of(conn).changed(task, visible=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mjgate.models import ApiKey, Task, User
+from mjgate.tasks.idempotency import IdempotencyKey
 
 
 @dataclass
@@ -40,3 +41,4 @@ class SubmitSpec:
     dialect: str = "mjproxy"  # whose webhook payload the task's notify_hook receives
     trace_id: str | None = None
     public_base: str = ""  # the base URL the client called, for absolute URLs in later callbacks
+    idempotency: IdempotencyKey | None = None  # the client's Idempotency-Key (tasks/idempotency.py)
