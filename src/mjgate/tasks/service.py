@@ -29,6 +29,7 @@ from mjgate.db.unit_of_work import unit_of
 from mjgate.errors import BadRequest, Forbidden, GatewayError, Kind, NotFound
 from mjgate.events import EventBus
 from mjgate.models import Channel, Task
+from mjgate.moderation import policy as moderation
 from mjgate.reference import ReferenceData
 from mjgate.tasks import idempotency, repository, transitions
 from mjgate.tasks.actions import MODAL_ACTIONS, parse_custom_id
@@ -97,6 +98,7 @@ class TaskService:
             check_key_allows(caller, spec.action)
             if (earlier := await idempotency.replay(self.db, caller.user.id, spec.idempotency)) is not None:
                 return earlier  # a retry of a submit already made: its task, charged once
+            await self._screen(caller, spec.prompt, spec.params.get("prompt"))
             spec = await self._resolve(caller, spec)
             channels, price = await self._plan(caller, spec)
             task = await self._reserve(caller, spec, channels, price)
@@ -105,6 +107,11 @@ class TaskService:
         except GatewayError as exc:
             return Refused.of(exc)
         return await self._forward(task, channels, spec)
+
+    async def _screen(self, caller: Caller, *texts) -> None:
+        """Moderation before money: the prompt the client sent (a follow-up's inherited one was checked
+        with its parent), and whether the user is blocked."""
+        await moderation.screen(self.db, (await self.reference.current()).banned, caller.user.id, *texts)
 
     async def _resolve(self, caller: Caller, spec: SubmitSpec) -> SubmitSpec:
         """Fill a follow-up's parent and the fields it inherits; check the button pressed."""
@@ -268,6 +275,8 @@ class TaskService:
             await repository.record_refused(conn, task, values)
             await ledger.give_back(conn, task, kind="release", memo=reason[:500])
             await idempotency.release(conn, task)
+            await moderation.count_upstream_refusal(conn, task, answer.description,
+                                                    banned=answer.refusal == Kind.BANNED)
             # The client hears of a refusal in the submit answer itself: no callback for it.
             await unit_of(conn).changed(task, visible=False)
 
@@ -290,6 +299,7 @@ class TaskService:
             if task.status != "MODAL":
                 raise BadRequest(f"task {task.mj_id} is {task.status}, not waiting for a modal")
             check_key_allows(caller, task.action)
+            await self._screen(caller, params.get("prompt"))
             ref_data = await self.reference.current()
             channel = ref_data.channels.get(task.channel_id)
             if channel is None:

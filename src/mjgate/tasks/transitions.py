@@ -18,6 +18,7 @@ from mjgate.clock import now_ms
 from mjgate.db.unit_of_work import unit_of
 from mjgate.models import Task
 from mjgate.models.task import TERMINAL_STATUSES
+from mjgate.moderation.policy import count_upstream_refusal
 from mjgate.tasks import repository
 
 POLL_FAST_MS = 2_000  # soon after submission and while progress moves
@@ -104,6 +105,8 @@ async def apply_values(
     refunded = False
     if values.get("status") == "FAILURE":
         refunded = await give_back(session, task, kind="refund", memo=refund_memo or task.fail_reason[:500])
+        if not refund_memo:  # the upstream's failure, not the gateway's: its moderation may have refused the prompt
+            await count_upstream_refusal(session, task, task.fail_reason)
     if changed:
         await unit_of(session).changed(task, visible=visible)
     return Change(task, changed, refunded)
