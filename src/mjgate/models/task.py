@@ -79,6 +79,8 @@ class Task(Base):
     queued_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Counted in its user's, key's and channel's in_flight; cleared (once) when it finishes.
     holds_slot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The price rule the task was charged by and the price (billing/price_rules.py); None: the action's table.
+    price_rule: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
     @property
     def terminal(self) -> bool:

@@ -20,7 +20,7 @@ TASKS = Task.__table__
 _NEW_TASK = dict(status="NOT_START", progress="0%", description="", image_url="", video_url="", video_urls=[],
                  buttons=[], fail_reason="", upstream_missing=0, poll_attempts=0, stored_image="", code=None,
                  upstream_id=None, start_time=None, finish_time=None, refunded_at=None, lease_owner=None,
-                 lease_until=None)
+                 lease_until=None, price_rule=None)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from mjgate.billing import ledger
-from mjgate.billing.pricing import quote
+from mjgate.billing.pricing import quote, quote_task
 from mjgate.channels.health import HealthRecorder
 from mjgate.channels.selection import eligible, failover_order
 from mjgate.clock import now_ms
@@ -149,7 +149,8 @@ class TaskService:
             if not channels:
                 raise NotFound(f"no channel serves {spec.action} in {spec.mode} mode for group {group!r}",
                                kind=Kind.NO_CHANNEL)
-        price = quote(ref.prices, spec.action, caller.user.group, spec.mode)
+        price, spec.price_rule = quote_task(ref.prices, spec.action, caller.user.group, spec.mode, params=spec.params,
+                                            prompt=spec.prompt, custom_id=spec.custom_id, bot_type=spec.bot_type)
         if spec.action in MODAL_ACTIONS:
             # The modal step is paid up front with the action: one charge per task, and a
             # modal the client never sends times out and is refunded.
@@ -172,7 +173,7 @@ class TaskService:
                         properties={"parentId": parent.mj_id} if parent is not None else {}, quota=price,
                         request=spec.request, notify_hook=spec.notify_hook, dialect=spec.dialect,
                         trace_id=spec.trace_id, public_base=spec.public_base[:255], submit_time=now,
-                        next_poll_at=now + self.submit_grace_ms,
+                        next_poll_at=now + self.submit_grace_ms, price_rule=spec.price_rule,
                     )
                     await ledger.record_charge(session, task)
                     await idempotency.claim(session, caller.user.id, spec.idempotency, task)

@@ -42,3 +42,4 @@ class SubmitSpec:
     trace_id: str | None = None
     public_base: str = ""  # the base URL the client called, for absolute URLs in later callbacks
     idempotency: IdempotencyKey | None = None  # the client's Idempotency-Key (tasks/idempotency.py)
+    price_rule: dict | None = None  # set when priced: the snapshot of the price rule that matched

@@ -67,9 +67,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_user_blocks')),
     )
     op.create_index('ix_user_blocks_user_until', 'user_blocks', ['user_id', 'until'], unique=False)
+    with op.batch_alter_table('tasks', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('price_rule', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('tasks', schema=None) as batch_op:
+        batch_op.drop_column('price_rule')
     op.drop_index('ix_user_blocks_user_until', table_name='user_blocks')
     op.drop_table('user_blocks')
     op.drop_index('ix_moderation_hits_user_created', table_name='moderation_hits')
