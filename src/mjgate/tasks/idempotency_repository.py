@@ -31,6 +31,3 @@ async def claim(conn, user_id: int, key: str, request_hash: str, task_id: int, n
 async def release_task(conn, task_id: int) -> None:
     await conn.execute(delete(KEYS).where(KEYS.c.task_id == task_id))
 
-
-async def purge_before(conn, before_ms: int) -> int:
-    return (await conn.execute(delete(KEYS).where(KEYS.c.created_at < before_ms))).rowcount or 0
