@@ -233,6 +233,31 @@ def user_topup(name: str, amount: int, memo: str = "", as_json: JsonOpt = False)
     emit(run_in_transaction(work), as_json, ["id", "username", "quota"])
 
 
+MaxInFlightArg = Annotated[str, typer.Option("--max-in-flight",
+                                             help='Unfinished tasks allowed at once, or "none" for no limit.')]
+
+
+def _limit(value: str) -> int | None:
+    if value.strip().lower() == "none":
+        return None
+    if not value.strip().isdigit():
+        raise typer.BadParameter('--max-in-flight must be a whole number or "none"')
+    return int(value)
+
+
+@user_app.command("set-limit")
+def user_set_limit(name: str, max_in_flight: MaxInFlightArg, as_json: JsonOpt = False) -> None:
+    """Limit how many unfinished tasks (queued or running) the user may have at once."""
+    from mjgate.accounts.users import public_user, require_by_username, set_max_in_flight
+
+    limit = _limit(max_in_flight)
+
+    async def work(session):
+        return public_user(await set_max_in_flight(session, await require_by_username(session, name), limit))
+
+    emit(run_in_transaction(work), as_json, ["id", "username", "in_flight", "max_in_flight"])
+
+
 @user_app.command("reset-token")
 def user_reset_token(name: str, as_json: JsonOpt = False) -> None:
     """Issue a new dashboard access token (the old one stops working)."""
@@ -307,7 +332,29 @@ def token_enable(key_id: int, as_json: JsonOpt = False) -> None:
     _token_status(key_id, "enabled", as_json)
 
 
+@token_app.command("set-limit")
+def token_set_limit(key_id: int, max_in_flight: MaxInFlightArg, as_json: JsonOpt = False) -> None:
+    """Limit how many unfinished tasks may be submitted with this key at once."""
+    from mjgate.accounts.keys import public_key, set_max_in_flight
+
+    limit = _limit(max_in_flight)
+
+    async def work(session):
+        return public_key(await set_max_in_flight(session, key_id, limit))
+
+    emit(run_in_transaction(work), as_json, ["id", "name", "in_flight", "max_in_flight"])
+
+
 # ---------------------------------------------------------------- channels
+
+CHANNEL_COLUMNS = ["id", "name", "base_url", "status", "priority", "weight", "modes", "max_running", "max_queued",
+                   "daily_cap", "in_flight"]
+_NONE = 'a number, or "none" for no limit'
+MaxRunningOpt = Annotated[Optional[str], typer.Option("--max-running", help=f"Tasks the upstream runs at once ({_NONE}).")]
+MaxQueuedOpt = Annotated[Optional[str], typer.Option("--max-queued", help=f"Tasks the upstream queues beyond those ({_NONE}).")]
+DailyCapOpt = Annotated[Optional[str], typer.Option("--daily-cap", help=f"Tasks sent per UTC day ({_NONE}).")]
+ActiveHoursOpt = Annotated[Optional[str], typer.Option("--active-hours", help='HH:MM-HH:MM in UTC when it takes new tasks ("none" = always).')]
+ModeFallbackOpt = Annotated[Optional[bool], typer.Option("--mode-fallback/--no-mode-fallback", help="Send fast tasks as relax while the account has no fast hours.")]
 
 
 @channel_app.command("create")
@@ -321,19 +368,67 @@ def channel_create(
     modes: Annotated[str, typer.Option(help="Comma-separated: fast,relax,turbo.")] = "fast,relax,turbo",
     actions: Annotated[Optional[str], typer.Option(help="Comma-separated actions (default: all).")] = None,
     image_hosts: Annotated[Optional[str], typer.Option("--image-hosts", help="Allowed image hosts.")] = None,
+    max_running: MaxRunningOpt = None,
+    max_queued: MaxQueuedOpt = None,
+    daily_cap: DailyCapOpt = None,
+    active_hours: ActiveHoursOpt = None,
+    mode_fallback: ModeFallbackOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add an upstream channel."""
     from mjgate.channels.admin import create_channel, public_channel
 
+    limits = _channel_limits(max_running, max_queued, daily_cap, active_hours, mode_fallback)
+
     async def work(session):
         channel = await create_channel(
             session, name, base_url, secret, priority=priority, weight=weight, groups=_csv(groups) or [],
-            modes=_csv(modes) or [], actions=_csv(actions), image_hosts=_csv(image_hosts),
+            modes=_csv(modes) or [], actions=_csv(actions), image_hosts=_csv(image_hosts), **limits,
         )
         return public_channel(channel)
 
-    emit(run_in_transaction(work), as_json, ["id", "name", "base_url", "priority", "weight", "groups", "modes"])
+    emit(run_in_transaction(work), as_json, CHANNEL_COLUMNS)
+
+
+@channel_app.command("edit")
+def channel_edit(
+    channel_id: int,
+    name: Annotated[Optional[str], typer.Option(help="A new name.")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="A new base URL.")] = None,
+    secret: Annotated[Optional[str], typer.Option(help="A new mj-api-secret.")] = None,
+    priority: Optional[int] = None,
+    weight: Optional[int] = None,
+    groups: Annotated[Optional[str], typer.Option(help="Comma-separated groups served.")] = None,
+    modes: Annotated[Optional[str], typer.Option(help="Comma-separated: fast,relax,turbo.")] = None,
+    max_running: MaxRunningOpt = None,
+    max_queued: MaxQueuedOpt = None,
+    daily_cap: DailyCapOpt = None,
+    active_hours: ActiveHoursOpt = None,
+    mode_fallback: ModeFallbackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a channel: only the options given change."""
+    from mjgate.channels.admin import public_channel, update_channel
+
+    changes = {k: v for k, v in dict(name=name, base_url=base_url, secret=secret, priority=priority, weight=weight,
+                                     groups=_csv(groups), modes=_csv(modes)).items() if v is not None}
+    changes.update(_channel_limits(max_running, max_queued, daily_cap, active_hours, mode_fallback))
+    if not changes:
+        raise typer.BadParameter("give at least one option to change")
+
+    async def work(session):
+        return public_channel(await update_channel(session, channel_id, changes))
+
+    emit(run_in_transaction(work), as_json, CHANNEL_COLUMNS)
+
+
+def _channel_limits(max_running, max_queued, daily_cap, active_hours, mode_fallback) -> dict:
+    """The capacity options given, with "none" meaning no limit."""
+    given = dict(max_running=max_running, max_queued=max_queued, daily_cap=daily_cap, active_hours=active_hours)
+    limits = {k: (None if str(v).strip().lower() in ("none", "") else v) for k, v in given.items() if v is not None}
+    if mode_fallback is not None:
+        limits["mode_fallback"] = mode_fallback
+    return limits
 
 
 @channel_app.command("list")
@@ -343,7 +438,7 @@ def channel_list(as_json: JsonOpt = False) -> None:
     async def work(session):
         return [public_channel(c) for c in await list_channels(session)]
 
-    emit(run_in_transaction(work), as_json, ["id", "name", "base_url", "status", "priority", "weight", "groups", "modes"])
+    emit(run_in_transaction(work), as_json, CHANNEL_COLUMNS)
 
 
 def _channel_status(channel_id: int, status: str, as_json: bool) -> None:

@@ -69,6 +69,22 @@ class Settings(BaseSettings):
     poller_interval_s: float = Field(1.0, description="Poller sleep when nothing is due.")
     poller_lease_s: float = Field(60.0, description="How long a poller instance owns the tasks it claimed; "
                                   "a crashed instance's tasks are polled by others after this.")
+    queue_max_wait_s: int = Field(
+        1800, ge=1, description="A task waiting in the gateway queue (no channel had room) longer than this fails "
+        "and is refunded. Never longer than MJGATE_TASK_TIMEOUT_S.")
+    dispatcher_interval_s: float = Field(
+        5.0, gt=0, description="The dispatcher looks at the queue at least this often; it is woken at once when a "
+        "task finishes or is queued.")
+    breaker_failures: int = Field(3, ge=1, description="Failures in a row that put a channel in cooldown.")
+    breaker_cooldown_s: float = Field(
+        30.0, gt=0, description="The first cooldown of a failing channel; doubled for each cooldown in a row "
+        "(at most 10 minutes).")
+    breaker_disable_after: int = Field(
+        3, ge=1, description="Cooldowns in a row after which a channel is auto-disabled (the probe re-enables it).")
+    probe_interval_s: float = Field(30.0, gt=0, description="How often auto-disabled channels are probed.")
+    alert_webhook_url: str = Field(
+        "", description="Where channel alerts (cooldown, auto-disabled, re-enabled) are POSTed as JSON; empty = "
+        "log, metrics and the console only.")
     callback_url: str | None = Field(
         None, description="Base URL upstream channels can reach the gateway at, for instant updates "
         "(notifyHook). Default: MJGATE_PUBLIC_URL, else the URL the client called.",

@@ -26,6 +26,8 @@ from mjgate.images.store import ImageCopier, build_image_store
 from mjgate.moderation import policy as moderation
 from mjgate.ratelimit import build_rate_limiter
 from mjgate.reference import ReferenceData
+from mjgate.scheduler.alerts import Alerts
+from mjgate.scheduler.breaker import Breaker, BreakerPolicy
 from mjgate.tasks.announcer import Announcer
 from mjgate.tasks.service import TaskService
 from mjgate.tasks.transitions import submit_grace_ms
@@ -62,6 +64,10 @@ class Resources:
         self.tasks = TaskService(self.db, self.upstream, self.events, reference=self.reference,
                                  callback_url=self._callback_url if settings.upstream_callbacks else None,
                                  submit_grace_ms=submit_grace_ms(settings.task_timeout_s * 1000))
+        self.alerts = Alerts(self.events, self.http, settings.alert_webhook_url)
+        self.tasks.health.breaker = Breaker(self.db, self.reference, self.alerts, BreakerPolicy(
+            failures=settings.breaker_failures, cooldown_ms=int(settings.breaker_cooldown_s * 1000),
+            disable_after=settings.breaker_disable_after))
         self.db.hooks = CommitHooks(stage=Outbox(webhook_payloads(self.links)).stage,
                                     announce=Announcer(self.events, self.image_copier))
         self.workers: BackgroundWorkers | None = None
@@ -79,6 +85,7 @@ class Resources:
         self._health_loop = asyncio.create_task(self.tasks.health.run(self._health_stop), name="mjgate-channel-health")
         if background:
             self.workers = BackgroundWorkers(self.db, self.tasks, self.http, self.settings, self.secret_key,
+                                             events=self.events, alerts=self.alerts,
                                              image_store=self.image_copier.store if self.image_copier else None)
             self.workers.start()
 
@@ -88,6 +95,7 @@ class Resources:
         if self.image_copier is not None:
             await self.image_copier.drain()
             await self.image_copier.store.close()
+        await self.tasks.health.breaker.drain()
         self._health_stop.set()
         if self._health_loop is not None:
             await self._health_loop  # its last pass flushes what is still buffered

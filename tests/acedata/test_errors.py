@@ -64,7 +64,9 @@ async def test_bad_request_kinds(ace):
 async def test_not_implemented(ace):
     assert_error(await ace.call("/midjourney/imagine", {"action": "explode", "prompt": "x"}), 400,
                  "api_not_implemented", "explode")
-    assert_error(await ace.call("/midjourney/tasks", {"action": "cancel", "id": "1"}), 400, "api_not_implemented")
+    assert_error(await ace.call("/midjourney/tasks", {"action": "explode", "id": "1"}), 400, "api_not_implemented")
+    # cancel exists: of an unknown task it is a plain not-found
+    assert_error(await ace.call("/midjourney/tasks", {"action": "cancel", "id": "1"}), 404, "not_found")
     for path in ("/midjourney/videos", "/midjourney/edits", "/midjourney/translate", "/midjourney/a/b"):
         assert_error(await ace.call(path, {"prompt": "x"}), 400, "api_not_implemented", path)
 

@@ -153,15 +153,19 @@ def test_task_tasks_wait_and_download(mjgate, world):
         png(mjgate.cwd / name)
 
 
-def test_cancel_says_clearly_that_the_gateway_cannot_yet(mjgate, world):
-    # The gateway has no POST /mj/task/{id}/cancel yet: the command must say so, not crash.
+def test_cancel_ends_an_unfinished_task_and_says_so_when_it_cannot(mjgate, world, sim_knobs):
+    sim_knobs.configure(step_seconds=30)  # the task stays unfinished while it is cancelled
     submitted = document(mjgate.run("imagine", "to cancel", "--json"))
     done = mjgate.run("cancel", submitted["id"], "--json")
-    assert done.returncode == 1
-    doc = json.loads(done.stdout)
-    assert set(doc) == {"error"} and set(doc["error"]) == {"type", "message", "status"}
-    assert doc["error"]["type"] == "UnsupportedError" and "cannot cancel" in doc["error"]["message"]
-    assert done.stderr.strip().splitlines() == [f"error: {doc['error']['message']}"]
+    assert done.returncode == 0, done.stderr
+    assert document(done) == {"id": submitted["id"], "code": 1, "description": "Cancelled"}
+    assert document(mjgate.run("task", submitted["id"], "--json"))["status"] == "CANCEL"
+    # Cancelling it again: one clear line from the gateway, exit 1.
+    again = mjgate.run("cancel", submitted["id"], "--json")
+    assert again.returncode == 1
+    doc = json.loads(again.stdout)
+    assert set(doc) == {"error"} and "already CANCEL" in doc["error"]["message"]
+    assert again.stderr.strip().splitlines() == [f"error: {doc['error']['message']}"]
 
 
 def test_human_output_names_the_task_and_its_next_buttons(mjgate):

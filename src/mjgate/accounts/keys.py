@@ -44,6 +44,7 @@ async def create_key(
         used_quota=0,
         allowed_actions=[a.upper() for a in allowed_actions] if allowed_actions else None,
         allowed_ips=allowed_ips or None,
+        in_flight=0,
         created_at=now_ms(),
     )
     await repository.add(session, key)
@@ -67,6 +68,16 @@ async def set_status(session: AsyncSession, key_id: int, status: str, *, user_id
     return key
 
 
+async def set_max_in_flight(session: AsyncSession, key_id: int, limit: int | None) -> ApiKey:
+    """The most unfinished tasks submitted with this key at once; None = only the user's limit."""
+    key = await repository.key(session, key_id)
+    if key is None:
+        raise NotFound(f"no key with id {key_id}")
+    key.max_in_flight = limit
+    stale_after_commit(session)  # the cached key carries its limit
+    return key
+
+
 def public_key(key: ApiKey) -> dict:
     return {
         "id": key.id,
@@ -80,5 +91,7 @@ def public_key(key: ApiKey) -> dict:
         "used_quota": key.used_quota,
         "allowed_actions": key.allowed_actions,
         "allowed_ips": key.allowed_ips,
+        "in_flight": key.in_flight or 0,
+        "max_in_flight": key.max_in_flight,
         "created_at": key.created_at,
     }

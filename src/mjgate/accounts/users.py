@@ -48,6 +48,7 @@ async def create_user(
         used_quota=0,
         request_count=0,
         task_count=0,
+        in_flight=0,
         access_token_hash=hash_secret(token),
         password_hash=hash_password(password) if password else None,
         session_version=0,
@@ -90,6 +91,15 @@ async def set_status(session: AsyncSession, username: str, status: str) -> User:
     return user
 
 
+async def set_max_in_flight(session: AsyncSession, user: User, limit: int | None) -> User:
+    """The most unfinished tasks (queued or running) the user may have; None = no limit. Tasks
+    already under way are not touched: a lower limit only refuses new ones."""
+    user.max_in_flight = limit
+    user.updated_at = now_ms()
+    stale_after_commit(session)
+    return user
+
+
 async def reset_access_token(session: AsyncSession, user: User) -> str:
     token = new_access_token()
     await repository.set_token_hash(session, user.id, hash_secret(token))
@@ -108,6 +118,8 @@ def public_user(user: User) -> dict:
         "quota": user.quota,
         "used_quota": user.used_quota,
         "request_count": user.request_count,
+        "in_flight": user.in_flight or 0,
+        "max_in_flight": user.max_in_flight,
         "created_at": user.created_at,
     }
 

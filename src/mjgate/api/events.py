@@ -69,7 +69,7 @@ def _stream(request: Request, user_id: int | None) -> StreamingResponse:
                         return
                     yield ": keep-alive\n\n"
                     continue
-                yield f"event: task\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+                yield f"event: {event.get('type') or 'task'}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
 
     return StreamingResponse(body(), media_type="text/event-stream", headers=HEADERS)
 

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.billing import repository
 from mjgate.billing.repository import ledger_balance, page_entries
-from mjgate.errors import BadRequest, QuotaExhausted
-from mjgate.models import ApiKey, Task
+from mjgate.errors import BadRequest, QuotaExhausted, TooManyInFlight
+from mjgate.models import ApiKey, Task, User
 
 __all__ = ["credit", "reserve", "record_charge", "give_back", "ledger_balance", "page_entries"]
 
@@ -34,14 +34,21 @@ async def credit(
 
 
 async def reserve(session: AsyncSession, user_id: int, key: ApiKey | None, price: int) -> None:
-    """Take `price` from the user's balance and the key's limit, or raise QuotaExhausted.
+    """Take `price` from the user's balance and the key's limit, with an in-flight slot on each, or
+    raise QuotaExhausted / TooManyInFlight.
 
-    Called in the transaction that inserts the task; the ledger row is written by
-    record_charge once the task has its id. A free task (price 0) is still counted as a request.
+    Called in the transaction that inserts the task (with holds_slot set); the ledger row is written
+    by record_charge once the task has its id. A free task (price 0) is still counted as a request.
     """
     if not await repository.take_for_task(session, user_id, price):
+        limit = await repository.at_in_flight_limit(session, User, user_id)
+        if limit is not None:
+            raise TooManyInFlight(f"too many unfinished tasks: this user may have {limit} queued or running at once")
         raise QuotaExhausted("insufficient quota: the user's balance does not cover this task")
-    if key is not None and price > 0 and not await repository.take_from_key(session, key, price):
+    if key is not None and not await repository.take_from_key(session, key, price):
+        limit = await repository.at_in_flight_limit(session, ApiKey, key.id)
+        if limit is not None:
+            raise TooManyInFlight(f"too many unfinished tasks: this key may have {limit} queued or running at once")
         raise QuotaExhausted("insufficient quota: this key's limit does not cover this task")
 
 

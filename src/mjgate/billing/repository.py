@@ -6,7 +6,7 @@ rules that decide which ones run, and in what order, are in billing/ledger.py.
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.clock import now_ms
@@ -32,23 +32,39 @@ async def move_balance(session: AsyncSession, user_id: int, amount: int) -> bool
     return (await session.execute(query)).rowcount == 1
 
 
+def _room(model):
+    """The row has room for one more unfinished task (no limit, or under it)."""
+    return or_(model.max_in_flight.is_(None), model.in_flight < model.max_in_flight)
+
+
 async def take_for_task(session: AsyncSession, user_id: int, price: int) -> bool:
-    """Take a task's price from the balance if it covers it, and count the request and the task
-    (the task row is inserted in the same transaction: users.task_count stays its exact count)."""
+    """Take a task's price from the balance if it covers it and the user is under their in-flight
+    limit; count the request, the task (inserted in the same transaction: users.task_count stays its
+    exact count) and the slot it holds until it finishes. One UPDATE for all of it: the user's row
+    is the one every submit of theirs writes anyway."""
     taken = await session.execute(
-        update(User).where(User.id == user_id, User.quota >= price)
+        update(User).where(User.id == user_id, User.quota >= price, _room(User))
         .values(quota=User.quota - price, used_quota=User.used_quota + price, request_count=User.request_count + 1,
-                task_count=User.task_count + 1)
+                task_count=User.task_count + 1, in_flight=User.in_flight + 1)
     )
     return taken.rowcount == 1
 
 
 async def take_from_key(session: AsyncSession, key: ApiKey, price: int) -> bool:
-    """Count a price against a key, within its limit unless it is unlimited."""
-    query = update(ApiKey).where(ApiKey.id == key.id).values(used_quota=ApiKey.used_quota + price)
+    """Count a price and a slot against a key, within its limits unless it is unlimited."""
+    query = (update(ApiKey).where(ApiKey.id == key.id, _room(ApiKey))
+             .values(used_quota=ApiKey.used_quota + price, in_flight=ApiKey.in_flight + 1))
     if not key.unlimited:
         query = query.where(ApiKey.remain_quota >= price).values(remain_quota=ApiKey.remain_quota - price)
     return (await session.execute(query)).rowcount == 1
+
+
+async def at_in_flight_limit(session: AsyncSession, model, row_id: int) -> int | None:
+    """The in-flight limit a user or key (model User or ApiKey) has reached, or None if it has room."""
+    row = (await session.execute(select(model.in_flight, model.max_in_flight).where(model.id == row_id))).first()
+    if row is None or row.max_in_flight is None or row.in_flight < row.max_in_flight:
+        return None
+    return int(row.max_in_flight)
 
 
 async def claim_give_back(session: AsyncSession, task: Task) -> bool:

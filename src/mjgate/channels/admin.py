@@ -12,8 +12,20 @@ from mjgate.errors import BadRequest, NotFound
 from mjgate.models import Channel
 from mjgate.models.channel import CHANNEL_STATUSES, MODES
 from mjgate.invalidation import stale_after_commit
+from mjgate.scheduler import repository as slots
+from mjgate.scheduler.capacity import cooling, day_start, parse_active_hours
 
-EDITABLE = ("name", "base_url", "secret", "priority", "weight", "groups", "modes", "actions", "image_hosts")
+
+def health_state(channel: Channel, now: int) -> str:
+    """enabled, cooldown (the breaker is open), manual_disabled or auto_disabled (by the breaker)."""
+    if channel.status == "enabled" and cooling(channel, now):
+        return "cooldown"
+    return channel.status
+
+EDITABLE = ("name", "base_url", "secret", "priority", "weight", "groups", "modes", "actions", "image_hosts",
+            "max_running", "max_queued", "daily_cap", "active_hours", "mode_fallback")
+LIMITS = ("max_running", "max_queued", "daily_cap")  # None = no limit
+MAX_LIMIT = 1_000_000
 
 
 def _validate(fields: dict) -> dict:
@@ -44,6 +56,22 @@ def _validate(fields: dict) -> dict:
                 raise BadRequest(f"{name} must be an integer") from None
     if fields.get("weight", 1) < 0:
         raise BadRequest("weight must be >= 0")
+    for name in LIMITS:
+        if name in fields and fields[name] is not None:
+            value = fields[name]
+            if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+                raise BadRequest(f"{name} must be a whole number from 0 to {MAX_LIMIT}, or null for no limit")
+            fields[name] = int(value)
+            if fields[name] > MAX_LIMIT or (name == "max_running" and fields[name] < 1):
+                raise BadRequest(f"{name} must be between {1 if name == 'max_running' else 0} and {MAX_LIMIT}")
+    if "active_hours" in fields:
+        try:
+            parse_active_hours(fields["active_hours"])
+        except (ValueError, AttributeError):
+            raise BadRequest("active_hours must be HH:MM-HH:MM in UTC (e.g. 08:00-20:00), or null for always") from None
+        fields["active_hours"] = (fields["active_hours"] or "").strip() or None
+    if "mode_fallback" in fields and not isinstance(fields["mode_fallback"], bool):
+        raise BadRequest("mode_fallback must be true or false")
     return fields
 
 
@@ -54,6 +82,11 @@ async def create_channel(session: AsyncSession, name: str, base_url: str, secret
         status="enabled",
         priority=0,
         weight=1,
+        in_flight=0,
+        day_start=0,
+        day_count=0,
+        cooldowns_in_row=0,
+        mode_fallback=False,
         groups=["default"],
         modes=list(MODES),
         success_count=0,
@@ -83,11 +116,17 @@ async def update_channel(session: AsyncSession, channel_id: int, changes: dict) 
         raise BadRequest(f"unknown channel fields: {', '.join(sorted(unknown))}")
     if "status" in changes and changes["status"] not in CHANNEL_STATUSES:
         raise BadRequest(f"status must be one of {', '.join(CHANNEL_STATUSES)}")
+    had_capacity = channel.max_running is not None
     for key, value in _validate(dict(changes)).items():
         setattr(channel, key, value)
     if changes.get("status") == "enabled":
+        # An operator's enable closes the breaker too.
         channel.consecutive_failures = 0
+        channel.cooldowns_in_row = 0
+        channel.cooldown_until = None
     channel.updated_at = now_ms()
+    if channel.max_running is not None and not had_capacity:
+        await slots.recount_channel(session, channel)  # the tasks already there take its slots
     stale_after_commit(session)
     return channel
 
@@ -110,7 +149,17 @@ def public_channel(channel: Channel) -> dict:
         "modes": channel.modes,
         "actions": channel.actions,
         "image_hosts": channel.image_hosts,
+        "max_running": channel.max_running,
+        "max_queued": channel.max_queued,
+        "daily_cap": channel.daily_cap,
+        "active_hours": channel.active_hours,
+        "mode_fallback": bool(channel.mode_fallback),
+        "in_flight": channel.in_flight or 0,
+        "sent_today": (channel.day_count or 0) if channel.day_start == day_start(now_ms()) else 0,
         "health": {
+            "state": health_state(channel, now_ms()),
+            "cooldown_until": channel.cooldown_until,
+            "cooldowns_in_row": channel.cooldowns_in_row or 0,
             "success_count": channel.success_count,
             "failure_count": channel.failure_count,
             "consecutive_failures": channel.consecutive_failures,

@@ -54,8 +54,11 @@ class HealthRecorder:
     def __init__(self, db: Database):
         self.db = db
         self._pending: dict[int, dict] = {}
+        self.breaker = None  # scheduler.breaker.Breaker, told of every outcome as it happens
 
     def record(self, channel_id: int, *, ok: bool, error: str = "") -> None:
+        if self.breaker is not None:
+            self.breaker.observe(channel_id, ok)
         entry = self._pending.setdefault(channel_id, {"ok": 0, "failed": 0, "streak": 0, "any_ok": False,
                                                       "last_ok_at": None, "last_error_at": None, "last_error": ""})
         now = now_ms()

@@ -77,8 +77,12 @@ class Task(Base):
 
     # Waiting in the gateway queue for a channel since this time (None = not queued).
     queued_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    # Counted in its user's, key's and channel's in_flight; cleared (once) when it finishes.
+    # Counted in its user's and key's in_flight (holds_slot) and its channel's (channel_slot); each
+    # is cleared once, by the compare-and-set that gives the slot back when the task finishes.
     holds_slot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    channel_slot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # What to send upstream when a queued task is dispatched (operation, params, mode, parent, group).
+    upstream_request: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     # The price rule the task was charged by and the price (billing/price_rules.py); None: the action's table.
     price_rule: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 

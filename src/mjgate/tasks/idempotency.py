@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 
 from mjgate.clock import now_ms
-from mjgate.errors import Conflict
+from mjgate.errors import Conflict, Kind
 from mjgate.models import Task
 from mjgate.tasks import idempotency_repository as keys, repository
 from mjgate.tasks.outcomes import Accepted, NeedsModal, Outcome, Uploaded
@@ -53,7 +53,9 @@ def replay_of(task: Task) -> Outcome:
     if task.action == "UPLOAD" and task.status == "SUCCESS":
         return Uploaded(task, list((task.properties or {}).get("urls") or []), task.description)
     queue = (task.properties or {}).get("numberOfQueues")
-    return Accepted(task, task.description or "Submit success", queue if isinstance(queue, int) else None)
+    queued = getattr(task, "queued_at", None) is not None  # still waiting in the gateway's queue
+    return Accepted(task, task.description or "Submit success", queue if isinstance(queue, int) else None,
+                    queued=queued)
 
 
 async def _earlier(conn, user_id: int, idem: IdempotencyKey) -> Outcome | None:
@@ -62,7 +64,7 @@ async def _earlier(conn, user_id: int, idem: IdempotencyKey) -> Outcome | None:
         return None
     if found.request_hash != idem.request_hash:
         raise Conflict(f"{HEADER} {idem.key!r} was already used with a different request; use a new key "
-                       f"for a new request")
+                       f"for a new request", kind=Kind.KEY_REUSED)
     task = await repository.get(conn, found.task_id)
     return replay_of(task) if task is not None else None
 

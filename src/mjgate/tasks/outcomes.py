@@ -14,12 +14,14 @@ from mjgate.models import Task
 
 @dataclass
 class Accepted:
-    """The task exists and is on its way; queue_position is set while it waits (upstream or gateway)."""
+    """The task exists and is on its way; queue_position is set while it waits (upstream or gateway);
+    `queued` when it waits in the gateway's own queue for a channel with room."""
 
     task: Task
     description: str = ""
     queue_position: int | None = None
     properties: dict = field(default_factory=dict)
+    queued: bool = False
 
 
 @dataclass

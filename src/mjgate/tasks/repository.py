@@ -20,7 +20,8 @@ TASKS = Task.__table__
 _NEW_TASK = dict(status="NOT_START", progress="0%", description="", image_url="", video_url="", video_urls=[],
                  buttons=[], fail_reason="", upstream_missing=0, poll_attempts=0, stored_image="", code=None,
                  upstream_id=None, start_time=None, finish_time=None, refunded_at=None, lease_owner=None,
-                 lease_until=None, price_rule=None)
+                 lease_until=None, queued_at=None, holds_slot=False, channel_slot=False, upstream_request=None,
+                 price_rule=None)
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,8 @@ async def record_submitted(conn, task, values: dict) -> bool:
     """The upstream's answer to the submit of a task that has none yet. False when the upstream's
     own callback got there first (the task was adopted, and may be further along): then only the
     submit code is kept, once."""
-    result = await conn.execute(update(Task).where(Task.id == task.id, Task.upstream_id.is_(None)).values(**values))
+    result = await conn.execute(update(Task).where(Task.id == task.id, Task.upstream_id.is_(None),
+                                                   Task.status.not_in(TERMINAL_STATUSES)).values(**values))
     if result.rowcount != 1:
         if "code" in values:
             await conn.execute(update(Task).where(Task.id == task.id, Task.code.is_(None)).values(code=values["code"]))

@@ -23,10 +23,12 @@ from mjgate.billing import ledger
 from mjgate.billing.pricing import quote, quote_task
 from mjgate.channels.health import HealthRecorder
 from mjgate.channels.selection import eligible, failover_order
+from mjgate.scheduler import repository as slots
+from mjgate.scheduler.capacity import counted, open_now
 from mjgate.clock import now_ms
 from mjgate.db import Database
 from mjgate.db.unit_of_work import unit_of
-from mjgate.errors import BadRequest, Forbidden, GatewayError, Kind, NotFound
+from mjgate.errors import BadRequest, Conflict, Forbidden, GatewayError, Kind, NotFound
 from mjgate.events import EventBus
 from mjgate.models import Channel, Task
 from mjgate.moderation import policy as moderation
@@ -36,7 +38,7 @@ from mjgate.tasks.actions import MODAL_ACTIONS, parse_custom_id
 from mjgate.tasks.ids import new_mj_id
 from mjgate.tasks.outcomes import Accepted, NeedsModal, Outcome, Refused, Uploaded
 from mjgate.tasks.submission import Caller, SubmitSpec
-from mjgate.upstream.port import NoSeed, SubmitAnswer, Upstream, UpstreamUnavailable
+from mjgate.upstream.port import CancelUnsupported, NoSeed, SubmitAnswer, Upstream, UpstreamUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +59,18 @@ def _taskid(value: object, name: str = "taskId") -> str:
     return str(value).strip()[:64]
 
 
+class _TakenElsewhere(Exception):
+    """Another instance took the queued task first (ends the dispatch transaction, changing nothing)."""
+
+
+def upstream_request(caller: Caller, spec: SubmitSpec) -> dict:
+    """What the upstream is sent for this task, kept on the task while it waits in the queue."""
+    parent = spec.parent
+    return {"operation": spec.operation, "params": spec.params, "mode": spec.mode if spec.explicit_mode else None,
+            "parent_upstream_id": parent.upstream_id if parent is not None else None,
+            "channel_id": parent.channel_id if parent is not None else None, "group": caller.user.group}
+
+
 class TaskService:
     def __init__(self, db: Database, upstream: Upstream, events: EventBus | None = None, *,
                  reference: ReferenceData | None = None, callback_url=None,
@@ -69,6 +83,9 @@ class TaskService:
         self.callback_url = callback_url
         self.submit_grace_ms = submit_grace_ms  # how long an unconfirmed submission waits before it is settled
         self.health = HealthRecorder(db)  # flushed by the background loop the resources start
+        # Whether tasks wait in the gateway queue (as this process last saw it): a new task for
+        # capacity-bound channels then queues behind them instead of taking a slot that frees first.
+        self.queue_waiting = False
 
     # ------------------------------------------------------------------ finding tasks
 
@@ -81,7 +98,23 @@ class TaskService:
             task = await repository.get_by_mj_id(session, mj_id)
         if task is None or (task.user_id != caller.user.id and not (admin_sees_all and caller.user.is_admin)):
             raise NotFound(f"{what} {mj_id} not found")
+        if task.queued_at is not None:
+            await self.show_queue_positions([task])
+            return task
         return await self.refresh(task) if refresh else task
+
+    async def show_queue_positions(self, tasks: list[Task]) -> list[Task]:
+        """Tell each task waiting in the gateway queue how many are ahead of it (in `description` and
+        `properties.numberOfQueues`, as midjourney-proxy does for its own queue); not stored."""
+        waiting = [t for t in tasks if t.queued_at is not None]
+        if waiting:
+            async with self.db.reading() as session:
+                ahead = await slots.queue_positions(session, waiting)
+            for task in waiting:
+                n = ahead.get(task.id, 0)
+                task.properties = {**(task.properties or {}), "numberOfQueues": n}
+                task.description = f"In queue, {n} tasks ahead"
+        return tasks
 
     async def parent_of(self, caller: Caller, ref: object, *, what: str = "task") -> Task:
         """The caller's own finished task whose buttons may be pressed."""
@@ -106,7 +139,7 @@ class TaskService:
             return duplicate.outcome
         except GatewayError as exc:
             return Refused.of(exc)
-        return await self._forward(task, channels, spec)
+        return await self._send(task, channels, upstream_request(caller, spec))
 
     async def _screen(self, caller: Caller, *texts) -> None:
         """Moderation before money: the prompt the client sent (a follow-up's inherited one was checked
@@ -136,18 +169,19 @@ class TaskService:
         return spec
 
     async def _plan(self, caller: Caller, spec: SubmitSpec) -> tuple[list[Channel], int]:
-        """Channels to try and the price, from reference data (no write transaction is held for this)."""
+        """Channels to try now (best first; empty when every channel that could run it is closed for
+        now, so the task waits in the queue) and the price, from reference data (no write
+        transaction is held for this)."""
         ref = await self.reference.current()
         if spec.parent is not None:
             channel = ref.channels.get(spec.parent.channel_id) if spec.parent.channel_id else None
             if channel is None:
                 raise NotFound(f"the channel of task {spec.parent.mj_id} no longer exists", kind=Kind.NO_CHANNEL)
-            channels = [channel]
+            channels = [channel]  # a follow-up runs where its parent's image is
         else:
-            group = caller.user.group
-            channels = failover_order([c for c in ref.channels.values() if eligible(c, group, spec.mode, spec.action)])
-            if not channels:
-                raise NotFound(f"no channel serves {spec.action} in {spec.mode} mode for group {group!r}",
+            channels = self._candidates(ref, caller.user.group, spec.mode, spec.action)
+            if channels is None:
+                raise NotFound(f"no channel serves {spec.action} in {spec.mode} mode for group {caller.user.group!r}",
                                kind=Kind.NO_CHANNEL)
         price, spec.price_rule = quote_task(ref.prices, spec.action, caller.user.group, spec.mode, params=spec.params,
                                             prompt=spec.prompt, custom_id=spec.custom_id, bot_type=spec.bot_type)
@@ -156,6 +190,17 @@ class TaskService:
             # modal the client never sends times out and is refunded.
             price += quote(ref.prices, "MODAL", caller.user.group, spec.mode)
         return channels, price
+
+    @staticmethod
+    def _candidates(ref, group: str, mode: str, action: str) -> list[Channel] | None:
+        """The enabled channels that serve this, open now, in the order to try them; None if no
+        channel serves it at all (an enabled one in cooldown or out of hours still counts: the task
+        waits for it)."""
+        serving = [c for c in ref.channels.values() if eligible(c, group, mode, action)]
+        if not serving:
+            return None
+        now = now_ms()
+        return failover_order([c for c in serving if open_now(c, now)])
 
     async def _reserve(self, caller: Caller, spec: SubmitSpec, channels: list[Channel], price: int) -> Task:
         for attempt in range(MJ_ID_ATTEMPTS):
@@ -173,7 +218,7 @@ class TaskService:
                         properties={"parentId": parent.mj_id} if parent is not None else {}, quota=price,
                         request=spec.request, notify_hook=spec.notify_hook, dialect=spec.dialect,
                         trace_id=spec.trace_id, public_base=spec.public_base[:255], submit_time=now,
-                        next_poll_at=now + self.submit_grace_ms, price_rule=spec.price_rule,
+                        next_poll_at=now + self.submit_grace_ms, holds_slot=True, price_rule=spec.price_rule,
                     )
                     await ledger.record_charge(session, task)
                     await idempotency.claim(session, caller.user.id, spec.idempotency, task)
@@ -188,15 +233,46 @@ class TaskService:
     def _notify_url(self, task: Task, channel: Channel) -> str | None:
         return self.callback_url(task, channel) if self.callback_url is not None else None
 
-    async def _forward(self, task: Task, channels: list[Channel], spec: SubmitSpec) -> Outcome:
+    async def _claim(self, task: Task, channel: Channel) -> bool:
+        """Hold a slot on the channel for this task (a no-op for an uncounted channel)."""
+        if not counted(channel):
+            return True
+
+        async def write(conn) -> bool:
+            now = now_ms()
+            if not await slots.claim_channel(conn, channel, now):
+                return False
+            await slots.assign_channel(conn, task, channel.id, channel.max_running is not None, now)
+            return True
+
+        return await self.db.run_transaction(write)
+
+    async def _release_channel(self, task: Task) -> None:
+        if task.channel_slot:
+            await self.db.run_transaction(lambda conn: slots.release_channel(conn, task))
+
+    async def _send(self, task: Task, channels: list[Channel], request: dict, *,
+                    requeue_at: int | None = None) -> Outcome:
+        """Send the task to the first channel that has room and takes it; failing over on a channel
+        that is unreachable, full or asks to retry. When none has room, the task waits in the
+        gateway queue. `requeue_at`: a dispatch from the queue (the one channel's slot is held, and
+        the task goes back to its place in the queue unless the channel refuses it for good)."""
+        claimed = requeue_at is not None
+        if self.queue_waiting and not claimed and channels and all(counted(c) for c in channels) \
+                and request["operation"] != "upload":
+            return await self._enqueue(task, request)  # first come, first served
         last: SubmitAnswer | None = None
         last_error = ""
-        parent_upstream = spec.parent.upstream_id if spec.parent is not None else None
+        full = not channels
         for channel in channels:
+            if not claimed and not await self._claim(task, channel):
+                full = True
+                continue
+            claimed = False
             try:
                 answer = await self.upstream.submit(
-                    channel, spec.operation, spec.params, mode=spec.mode if spec.explicit_mode else None,
-                    parent_upstream_id=parent_upstream, notify_url=self._notify_url(task, channel),
+                    channel, request["operation"], request["params"], mode=request.get("mode"),
+                    parent_upstream_id=request.get("parent_upstream_id"), notify_url=self._notify_url(task, channel),
                 )
             except UpstreamUnavailable as exc:
                 self.health.record(channel.id, ok=False, error=str(exc))
@@ -204,31 +280,100 @@ class TaskService:
                     # The request reached the channel and its answer was lost: the job may exist
                     # there. Another channel would run it twice, so wait for this one's word.
                     return await self._answer_lost(task, channel, str(exc))
+                await self._release_channel(task)
                 last_error = f"channel {channel.id} unavailable: {exc}"
                 log.warning("upstream unavailable", channel=channel.id, error=str(exc))
                 continue
             if answer.accepted:
-                if spec.operation == "upload":
+                if request["operation"] == "upload":
                     return await self._settle_upload(task, channel, answer)
                 if answer.upstream_id:
                     return await self._accepted(task, channel, answer)
+                await self._release_channel(task)
                 last_error = f"channel {channel.id} accepted without a task id"
                 continue
             last = answer
+            if answer.refusal == Kind.QUEUE_FULL:
+                await self._release_channel(task)  # its own queue is full: the gateway's takes the task
+                full = True
+                continue
             if answer.retryable:
                 self.health.record(channel.id, ok=False, error=answer.description)
+                await self._release_channel(task)
                 continue
             break
+        final = last is not None and not last.retryable and last.refusal != Kind.QUEUE_FULL
+        if request["operation"] != "upload" and not final and (full or requeue_at is not None):
+            return await self._enqueue(task, request, requeue_at)
         if last is None:
             last = SubmitAnswer(9, last_error or "no channel could take the task", refusal=Kind.UNAVAILABLE)
-        await self._refused(task, last)
+        # A refusal at submit is told in the answer itself; one after a wait in the queue by webhook.
+        await self._refused(task, last, visible=requeue_at is not None)
         return Refused(last.refusal or Kind.UNAVAILABLE, last.description or "refused by the upstream",
                        properties=last.properties)
+
+    async def _enqueue(self, task: Task, request: dict, queued_at: int | None = None) -> Outcome:
+        """No channel can take the task now: it waits in the gateway queue, charged, for the
+        dispatcher. `queued_at`: back to its earlier place (a dispatch that did not go through)."""
+        async def write(conn) -> int | None:
+            now = now_ms()
+            if not await slots.enqueue(conn, task, request, queued_at or now, now):
+                return None
+            if queued_at is None:
+                await unit_of(conn).changed(task, visible=False)  # a new entry wakes the dispatchers
+            return (await slots.queue_positions(conn, [task])).get(task.id, 0)
+
+        ahead = await self.db.run_transaction(write)
+        if ahead is not None:
+            self.queue_waiting = True
+        if ahead is None:  # finished meanwhile (adopted by an upstream callback, or cancelled)
+            async with self.db.reading() as session:
+                fresh = await repository.get(session, task.id)
+            return Accepted(fresh or task, "Submit success")
+        log.info("task queued in the gateway", task=task.mj_id, ahead=ahead)
+        return Accepted(task, f"In queue, {ahead} tasks ahead", ahead, {"numberOfQueues": ahead}, queued=True)
+
+    async def take_from_queue(self, task: Task) -> Channel | None:
+        """The dispatcher's first step: take a queued task out of the queue with a slot on the first of
+        its channels that has room. None when none has (it stays queued) or another instance took it."""
+        request = task.upstream_request or {}
+        ref = await self.reference.current()
+        if request.get("channel_id") is not None:  # a follow-up: its parent's channel or nothing
+            channel = ref.channels.get(request["channel_id"])
+            if channel is None:
+                async with self.db.transaction() as session:
+                    await transitions.fail(session, task, "the channel of its parent task no longer exists")
+                return None
+            channels = [channel] if open_now(channel, now_ms()) else []
+        else:
+            channels = self._candidates(ref, request.get("group") or "default", task.mode, task.action) or []
+        for channel in channels:
+            async def take(conn, channel=channel) -> bool | None:
+                now = now_ms()
+                if counted(channel) and not await slots.claim_channel(conn, channel, now):
+                    return False
+                if not await slots.take_from_queue(conn, task, channel.id, channel.max_running is not None, now,
+                                                   now + self.submit_grace_ms):
+                    raise _TakenElsewhere()
+                return True
+
+            try:
+                if await self.db.run_transaction(take):
+                    return channel
+            except _TakenElsewhere:
+                return None
+        return None
+
+    async def send_from_queue(self, task: Task, channel: Channel, queued_at: int) -> bool:
+        """The dispatcher's second step: send a task taken from the queue to its channel. False when it
+        went back to its place in the queue (the channel was full after all, or unreachable)."""
+        outcome = await self._send(task, [channel], task.upstream_request or {}, requeue_at=queued_at)
+        return not (isinstance(outcome, Accepted) and outcome.queued)
 
     async def _accepted(self, task: Task, channel: Channel, answer: SubmitAnswer) -> Outcome:
         now = now_ms()
         description = answer.description or "Submit success"
-        values = dict(channel_id=channel.id, upstream_id=answer.upstream_id, code=answer.code,
+        values = dict(channel_id=channel.id, upstream_id=answer.upstream_id, code=answer.code, upstream_request=None,
                       status="MODAL" if answer.needs_modal else "SUBMITTED", description=description,
                       updated_at=now, next_poll_at=now + transitions.POLL_FAST_MS,
                       properties={**task.properties, **({"numberOfQueues": answer.queue_position}
@@ -262,11 +407,11 @@ class TaskService:
         values = dict(channel_id=channel.id, code=answer.code, status="SUCCESS", progress="100%",
                       description=answer.description or "Upload success", properties={"urls": urls},
                       start_time=now, finish_time=now, updated_at=now, next_poll_at=None)
-        await self._record_submitted(task, values)
+        await self._record_submitted(task, values, finished=True)
         self.health.record(channel.id, ok=True)
         return Uploaded(task, urls, values["description"])
 
-    async def _refused(self, task: Task, answer: SubmitAnswer) -> None:
+    async def _refused(self, task: Task, answer: SubmitAnswer, *, visible: bool = False) -> None:
         now = now_ms()
         reason = f"refused by the upstream (code {answer.code}): {answer.description}".strip(": ")
         values = dict(code=answer.code, status="FAILURE", progress="", fail_reason=reason[:2000],
@@ -275,18 +420,20 @@ class TaskService:
         async def write(conn) -> None:
             await repository.record_refused(conn, task, values)
             await ledger.give_back(conn, task, kind="release", memo=reason[:500])
+            await slots.release_slots(conn, task)
             await idempotency.release(conn, task)
             await moderation.count_upstream_refusal(conn, task, answer.description,
                                                     banned=answer.refusal == Kind.BANNED)
-            # The client hears of a refusal in the submit answer itself: no callback for it.
-            await unit_of(conn).changed(task, visible=False)
+            await unit_of(conn).changed(task, visible=visible)
 
         await self.db.run_transaction(write)
 
-    async def _record_submitted(self, task: Task, values: dict) -> None:
+    async def _record_submitted(self, task: Task, values: dict, *, finished: bool = False) -> None:
         """The upstream's answer, recorded even if the first connection is lost: the job exists now."""
         async def write(conn) -> None:
             if await repository.record_submitted(conn, task, values):
+                if finished:
+                    await slots.release_slots(conn, task)
                 await unit_of(conn).changed(task)
 
         await self.db.run_transaction(write)
@@ -324,6 +471,49 @@ class TaskService:
                 session, fresh, {"status": "SUBMITTED", "progress": "0%", **({"prompt": prompt} if prompt else {}),
                                  **({"upstream_id": answer.upstream_id} if answer.upstream_id else {})})
         return Accepted(change.task, answer.description or "Submit success", answer.queue_position)
+
+    # ------------------------------------------------------------------ cancel
+
+    async def cancel(self, caller: Caller, ref: object, *, admin_sees_all: bool = False) -> Task:
+        """Cancel the caller's unfinished task: at once when it waits in the gateway queue, else by its
+        channel's cancel route. It ends CANCEL and its charge is refunded, once."""
+        task = await self.own(caller, ref, admin_sees_all=admin_sees_all)
+        for _ in range(3):  # a queued task may be dispatched meanwhile: then its channel cancels it
+            if task.terminal:
+                raise Conflict(f"task {task.mj_id} is already {task.status}")
+            if task.queued_at is not None:
+                async with self.db.transaction() as session:
+                    change = await transitions.cancel(session, task, "cancelled while waiting in the queue")
+                if change.changed:
+                    return change.task
+            elif task.upstream_id is None:
+                raise Conflict(f"task {task.mj_id} is being handed to its channel; try again in a moment",
+                               retry_after="2")
+            else:
+                return await self._cancel_upstream(task)
+            async with self.db.reading() as session:
+                task = await repository.get(session, task.id) or task
+        raise Conflict(f"task {task.mj_id} changed meanwhile; try again", retry_after="1")
+
+    async def _cancel_upstream(self, task: Task) -> Task:
+        channel = (await self.reference.current()).channels.get(task.channel_id)
+        if channel is None:
+            raise NotFound(f"the channel of task {task.mj_id} no longer exists", kind=Kind.NO_CHANNEL)
+        try:
+            cancelled, words = await self.upstream.cancel(channel, task.upstream_id)
+        except CancelUnsupported:
+            raise GatewayError(f"the channel of task {task.mj_id} cannot cancel tasks", status=501,
+                               code="not_supported", kind=Kind.INVALID) from None
+        except UpstreamUnavailable as exc:
+            raise GatewayError(f"the task's channel is unavailable: {exc}", status=502, code="api_error",
+                               kind=Kind.UNAVAILABLE) from None
+        if not cancelled:
+            fresh = await self.refresh(task, stale_ms=0)
+            raise Conflict(f"the channel did not cancel task {task.mj_id} ({fresh.status}): {words}"[:500])
+        async with self.db.transaction() as session:
+            fresh = await repository.get(session, task.id)
+            change = await transitions.cancel(session, fresh, "cancelled by its owner")
+        return change.task
 
     # ------------------------------------------------------------------ news from the upstream
 

@@ -19,6 +19,7 @@ from mjgate.db.unit_of_work import unit_of
 from mjgate.models import Task
 from mjgate.models.task import TERMINAL_STATUSES
 from mjgate.moderation.policy import count_upstream_refusal
+from mjgate.scheduler import repository as slots
 from mjgate.tasks import repository
 
 POLL_FAST_MS = 2_000  # soon after submission and while progress moves
@@ -81,7 +82,8 @@ def visible_change(task: Task, values: dict) -> bool:
 async def apply_values(
     session: AsyncSession, task: Task, values: dict, *, lease_owner: str | None = None, refund_memo: str = ""
 ) -> Change:
-    """Write `values` onto `task` if nobody else changed it since it was read; refund a FAILURE once."""
+    """Write `values` onto `task` if nobody else changed it since it was read; refund a FAILURE or a
+    CANCEL once; a finished task gives back the slots it held (its user's, key's and channel's)."""
     if task.terminal:
         return Change(task, False)
     now = now_ms()
@@ -103,10 +105,14 @@ async def apply_values(
     for key, value in values.items():
         setattr(task, key, value)
     refunded = False
-    if values.get("status") == "FAILURE":
-        refunded = await give_back(session, task, kind="refund", memo=refund_memo or task.fail_reason[:500])
-        if not refund_memo:  # the upstream's failure, not the gateway's: its moderation may have refused the prompt
+    if values.get("status") in ("FAILURE", "CANCEL"):
+        memo = refund_memo or task.fail_reason[:500] or "cancelled"
+        refunded = await give_back(session, task, kind="refund", memo=memo)
+        if values.get("status") == "FAILURE" and not refund_memo:
+            # The upstream's failure, not the gateway's: its moderation may have refused the prompt.
             await count_upstream_refusal(session, task, task.fail_reason)
+    if terminal:
+        await slots.release_slots(session, task)
     if changed:
         await unit_of(session).changed(task, visible=visible)
     return Change(task, changed, refunded)
@@ -131,5 +137,12 @@ async def apply_snapshot(session: AsyncSession, task: Task, snap: dict, *, lease
 
 async def fail(session: AsyncSession, task: Task, reason: str, *, lease_owner: str | None = None) -> Change:
     """The gateway itself ends a task (timeout, lost upstream, interrupted submission) and refunds it."""
-    values = {"status": "FAILURE", "progress": "", "fail_reason": reason, "finish_time": now_ms()}
+    values = {"status": "FAILURE", "progress": "", "fail_reason": reason, "finish_time": now_ms(),
+              "queued_at": None}
     return await apply_values(session, task, values, lease_owner=lease_owner, refund_memo=reason)
+
+
+async def cancel(session: AsyncSession, task: Task, reason: str) -> Change:
+    """The task was cancelled (by its owner, here or upstream): CANCEL, refunded once."""
+    values = {"status": "CANCEL", "progress": "", "fail_reason": reason, "finish_time": now_ms(), "queued_at": None}
+    return await apply_values(session, task, values, refund_memo=reason)

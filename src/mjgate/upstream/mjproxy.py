@@ -12,7 +12,7 @@ from mjgate.bodies import BodyTooLarge, read_body
 from mjgate.errors import Kind
 from mjgate.models import Channel
 from mjgate.models.task import STATUSES
-from mjgate.upstream.port import NoSeed, Snapshot, SubmitAnswer, UpstreamUnavailable
+from mjgate.upstream.port import CancelUnsupported, NoSeed, Snapshot, SubmitAnswer, UpstreamUnavailable
 
 SUBMIT_TIMEOUT_S = 30
 FETCH_TIMEOUT_S = 15
@@ -111,7 +111,7 @@ class MidjourneyProxyUpstream:
         self.submit_timeout_s = submit_timeout_s
 
     async def _request(self, method: str, url: str, secret: str, *, body: Any = None, timeout_s: float,
-                       extra_headers: dict | None = None) -> Any:
+                       extra_headers: dict | None = None, empty: Any = None) -> Any:
         headers = {**_headers(secret), **(extra_headers or {})}
         timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
         try:
@@ -128,12 +128,14 @@ class MidjourneyProxyUpstream:
                                       maybe_taken=True) from exc
         if status >= 500 or status in (401, 403, 429):
             raise UpstreamUnavailable(f"HTTP {status}: {raw[:200].decode('utf-8', 'replace')}")
+        if status == 404:
+            return None  # no such task, or no such route: whatever the body says
+        if not raw.strip() and status < 400:
+            return empty
         try:
             data = json.loads(raw) if raw else None
         except ValueError:
             raise UpstreamUnavailable(f"HTTP {status}: answer is not JSON") from None
-        if status == 404:
-            return None
         if status >= 400 and not isinstance(data, dict):
             raise UpstreamUnavailable(f"HTTP {status}")
         return data
@@ -184,6 +186,17 @@ class MidjourneyProxyUpstream:
         if data.get("code", 1) != 1 or data.get("result") in (None, ""):
             raise NoSeed(str(data.get("description") or "not available"))
         return str(data["result"])
+
+    async def cancel(self, channel: Channel, upstream_id: str) -> tuple[bool, str]:
+        # trueai-org's fork answers an empty 200 once it has cancelled; others answer {code, description}.
+        data = await self._request("POST", _route(channel.base_url, f"/task/{upstream_id}/cancel", None),
+                                   channel.secret, timeout_s=FETCH_TIMEOUT_S,
+                                   empty={"code": 1, "description": "Cancelled"})
+        if data is None:
+            raise CancelUnsupported(f"channel {channel.id} has no cancel route")
+        if not isinstance(data, dict):
+            raise UpstreamUnavailable("cancel answer is not an object")
+        return data.get("code") == 1, str(data.get("description") or "")
 
     async def probe(self, channel: Channel) -> None:
         # list-by-condition of no ids: the cheapest authenticated call every midjourney-proxy has.

@@ -31,6 +31,10 @@ class UpstreamUnavailable(Exception):
         self.maybe_taken = maybe_taken
 
 
+class CancelUnsupported(Exception):
+    """The channel has no cancel route."""
+
+
 class NoSeed(Exception):
     """The upstream has no seed for this task (not finished, or not an image)."""
 
@@ -74,6 +78,10 @@ class Upstream(Protocol):
     async def list(self, channel: Channel, upstream_ids: list[str], *, poller: str | None = None) -> list[Snapshot]: ...
 
     async def seed(self, channel: Channel, upstream_id: str) -> str: ...
+
+    async def cancel(self, channel: Channel, upstream_id: str) -> tuple[bool, str]:
+        """Ask the channel to cancel a task: (cancelled, the channel's words). Raises CancelUnsupported
+        when the channel has no cancel route, UpstreamUnavailable when it does not answer."""
 
     async def probe(self, channel: Channel) -> None:
         """The cheapest authenticated call; raises UpstreamUnavailable when the channel does not answer."""

@@ -139,6 +139,8 @@ def item_json(task: Task, base_url: str, links: Links, size: tuple[int, int] | N
     }
     if item["type"] == "imagine":
         item["image_id"] = task.mj_id
+    if task.queued_at is not None:  # waiting in the gateway queue: how many are ahead
+        item["queue_position"] = (task.properties or {}).get("numberOfQueues", 0)
     return item
 
 

@@ -37,7 +37,7 @@ class DescribeRequest(_Delivery):
 
 
 class TasksRequest(_Body):
-    action: str | None = Field(None, description="retrieve or retrieve_batch")
+    action: str | None = Field(None, description="retrieve, retrieve_batch or cancel")
     id: str | None = None
     trace_id: str | None = None
     ids: list[str] | None = None

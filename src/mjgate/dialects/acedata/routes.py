@@ -213,11 +213,22 @@ async def _retrieve(request: Request, caller: Caller, body: dict) -> dict:
             task = await repository.get_by_trace_id(session, trace, caller.user.id)
         if task is None:
             raise NotFound(f"no task with trace_id {trace}")
+        await service.show_queue_positions([task])
     task = await service.refresh(task)
     item = item_json(task, _base(request), _links(request), await request.app.state.image_sizes.of(task))
     response = item["response"]
     # AceData's CLI reads success / image_url / error at the top level (see docs/api.md).
     return {**response, **item, "success": response.get("success", True), "trace_id": trace_id_of(request)}
+
+
+async def _cancel(request: Request, caller: Caller, body: dict) -> dict:
+    """Cancel a task: it ends CANCEL with its charge refunded; the answer is the task as retrieve shows it."""
+    ref = fields.id_field(body, "id", "task_id")
+    if not ref:
+        raise BadRequest("id is required")
+    task = await request.app.state.tasks.cancel(caller, ref)
+    item = item_json(task, _base(request), _links(request))
+    return {**item, "success": True, "trace_id": trace_id_of(request)}
 
 
 async def _retrieve_batch(request: Request, caller: Caller, body: dict) -> dict:
@@ -240,6 +251,7 @@ async def _retrieve_batch(request: Request, caller: Caller, body: dict) -> dict:
         else:
             page, total = await repository.list_tasks(session, repository.TaskFilter(user_id=caller.user.id),
                                                       offset, limit)
+    await request.app.state.tasks.show_queue_positions(page)
     sizes = await request.app.state.image_sizes.of_many(page)
     base, links = _base(request), _links(request)
     return {"items": [item_json(t, base, links, sizes.get(t.mj_id)) for t in page], "count": total,
@@ -282,7 +294,9 @@ def make_router() -> APIRouter:
             return await _retrieve(request, caller, body)
         if action == "retrieve_batch":
             return await _retrieve_batch(request, caller, body)
-        raise BadRequest(f"action {action!r} is not implemented; use retrieve or retrieve_batch",
+        if action == "cancel":
+            return await _cancel(request, caller, body)
+        raise BadRequest(f"action {action!r} is not implemented; use retrieve, retrieve_batch or cancel",
                          code="api_not_implemented")
 
     @router.post("/seed", summary="The seed of a result (AceData Midjourney Seed)", openapi_extra=documented_body(SeedRequest))

@@ -142,6 +142,19 @@ async def enable_user(request: Request, admin: Admin, user_id: Id):
     return await _set_user_status(request, admin, user_id, "enabled")
 
 
+class InFlightLimit(_Body):
+    max_in_flight: int | None = Field(..., ge=0, le=1_000_000,
+                                      description="Unfinished tasks (queued or running) allowed at once; null = no limit")
+
+
+@router.post("/users/{user_id}/limits", summary="Set a user's limit of unfinished tasks")
+async def set_user_limits(request: Request, admin: Admin, user_id: Id, body: InFlightLimit):
+    async with request.app.state.db.write() as session:
+        target = await _user(session, user_id)
+        target = await user_service.set_max_in_flight(session, target, body.max_in_flight)
+        return ok(user_service.public_user(target))
+
+
 @router.post("/users/{user_id}/topup", summary="Add (or with kind=adjust, remove) quota: one ledger entry")
 async def top_up(request: Request, admin: Admin, user_id: Id, body: TopUp):
     units = body.units()
@@ -216,6 +229,12 @@ async def _set_key_status(request: Request, user: User, key_id: int, status: str
         return ok(key_service.public_key(key))
 
 
+@router.post("/keys/{key_id}/limits", summary="Set a key's limit of unfinished tasks (admins)")
+async def set_key_limits(request: Request, admin: Admin, key_id: Id, body: InFlightLimit):
+    async with request.app.state.db.write() as session:
+        return ok(key_service.public_key(await key_service.set_max_in_flight(session, key_id, body.max_in_flight)))
+
+
 @router.post("/keys/{key_id}/disable", summary="Disable an API key")
 async def disable_key(request: Request, user: Anyone, key_id: Id):
     return await _set_key_status(request, user, key_id, "disabled")
@@ -239,6 +258,11 @@ class ChannelFields(_Body):
     modes: ShortList | None = None
     actions: ShortList | None = None
     image_hosts: ShortList | None = None
+    max_running: int | None = Field(None, ge=1, le=1_000_000, description="Tasks the upstream runs at once; null = unbounded")
+    max_queued: int | None = Field(None, ge=0, le=1_000_000, description="Tasks the upstream queues beyond those")
+    daily_cap: int | None = Field(None, ge=0, le=1_000_000, description="Tasks sent per UTC day; null = no cap")
+    active_hours: str | None = Field(None, max_length=16, description="HH:MM-HH:MM (UTC) when it takes new tasks")
+    mode_fallback: bool | None = Field(None, description="Send fast as relax while the account has no fast hours")
 
 
 class ChannelCreate(ChannelFields):
@@ -250,7 +274,7 @@ class ChannelCreate(ChannelFields):
 def _channel_changes(body: ChannelFields) -> dict:
     changes = body.model_dump(exclude_unset=True)
     # null means "no value": required strings cannot be cleared; lists fall back to "all".
-    for required in ("name", "base_url", "priority", "weight", "groups", "modes"):
+    for required in ("name", "base_url", "priority", "weight", "groups", "modes", "mode_fallback"):
         if required in changes and changes[required] is None:
             raise BadRequest(f"{required} cannot be empty")
     if changes.get("secret") is None:

@@ -72,6 +72,7 @@ async def tasks_by_id(request: Request, user: ConsoleUser,
         found = await repository.get_many_by_mj_ids(session, [i[:64] for i in wanted],
                                                     None if user.is_admin else user.id)
     service = request.app.state.tasks
+    await service.show_queue_positions(found)
     items = [task_item(await service.refresh(task), request, admin=user.is_admin) for task in found]
     return ok({"items": items})
 
@@ -84,6 +85,13 @@ async def task_detail(mj_id: str, request: Request, user: ConsoleUser):
     item = task_item(task, request, admin=user.is_admin, username=names.get(task.user_id, ""))
     item["owned"] = task.user_id == user.id
     return ok(item)
+
+
+@router.post("/tasks/{mj_id}/cancel", summary="Cancel a task (the owner's, or any for an admin); refunded once",
+             dependencies=[Depends(csrf_guard)])
+async def cancel_task(mj_id: str, request: Request, user: ConsoleUser):
+    task = await request.app.state.tasks.cancel(Caller(user, None), mj_id, admin_sees_all=True)
+    return ok(task_item(task, request, admin=user.is_admin), message="Cancelled")
 
 
 def _answer(request: Request, user: User, outcome: Outcome) -> JSONResponse:

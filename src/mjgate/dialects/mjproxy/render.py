@@ -13,7 +13,7 @@ from mjgate.tasks.outcomes import Accepted, NeedsModal, Outcome, Refused, Upload
 # midjourney-proxy result codes: clients branch on `code`, not on the HTTP status.
 ACCEPTED = 1
 NEEDS_MODAL = 21
-QUEUED = 22
+QUEUED = 22  # waiting in the gateway's queue
 CODE_OF_KIND = {Kind.BANNED: 24, Kind.NOT_FOUND: 3, Kind.NO_CHANNEL: 3, Kind.UNAVAILABLE: 9, Kind.QUEUE_FULL: 23,
                 Kind.RETRY_LATER: 9, "internal": 9}
 VALIDATION = 4  # everything else: invalid fields, quota, a key restricted to other actions, limits
@@ -64,7 +64,7 @@ def outcome_reply(outcome: Outcome) -> JSONResponse:
     """Submit answers are HTTP 200 whatever the code: clients branch on `code`."""
     if isinstance(outcome, Refused):
         # An Idempotency-Key reused with another body is the one refusal with its own HTTP status (409).
-        status = 409 if outcome.kind == Kind.CONFLICT else 200
+        status = 409 if outcome.kind == Kind.KEY_REUSED else 200
         return reply(code_of(outcome.kind), outcome.message, None, outcome.properties, status=status)
     if isinstance(outcome, Uploaded):
         return reply(ACCEPTED, outcome.description, outcome.urls)
@@ -74,10 +74,11 @@ def outcome_reply(outcome: Outcome) -> JSONResponse:
     properties = dict(outcome.properties)
     description = outcome.description
     if outcome.queue_position is not None:
-        # Accepted but waiting: clients only know 1 as success, so the queue is reported in words.
         properties["numberOfQueues"] = outcome.queue_position
         description = description or f"In queue, {outcome.queue_position} tasks ahead"
-    return reply(ACCEPTED, description, outcome.task.mj_id, properties)
+    # Waiting in the gateway's own queue is midjourney-proxy's 22; an upstream's queue stays 1 (the
+    # task is already with its channel, and most clients only take 1 as success).
+    return reply(QUEUED if outcome.queued else ACCEPTED, description, outcome.task.mj_id, properties)
 
 
 def error_reply(request: Request, exc: GatewayError) -> JSONResponse:

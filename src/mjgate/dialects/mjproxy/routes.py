@@ -212,6 +212,7 @@ def make_router() -> APIRouter:
         wanted = list(dict.fromkeys(str(i) for i in ids))
         async with request.app.state.db.reading() as session:
             tasks = await repository.get_many_by_mj_ids(session, wanted, caller.user.id)
+        await request.app.state.tasks.show_queue_positions(tasks)
         by_id = {t.mj_id: t for t in tasks}
         # JSONResponse directly: the plain dicts need none of FastAPI's per-value encoding pass.
         return JSONResponse([render(by_id[i], request) for i in wanted if i in by_id])
@@ -222,6 +223,16 @@ def make_router() -> APIRouter:
             tasks, _ = await repository.list_tasks(session, repository.TaskFilter(user_id=caller.user.id), 0,
                                                    RECENT_LIMIT)
         return JSONResponse([render(t, request) for t in tasks])
+
+    @router.post("/mj/task/{task_id}/cancel")
+    async def cancel(task_id: str, request: Request, caller: RelayCaller):
+        """Cancel the task (queued in the gateway: at once; else through its channel); refunded once.
+        Answered like a submit: HTTP 200 and a code (1 cancelled, 4 not possible, 3 not found)."""
+        try:
+            task = await request.app.state.tasks.cancel(caller, task_id)
+        except GatewayError as exc:
+            return outcome_reply(Refused.of(exc))
+        return reply(1, "Cancelled", task.mj_id, {"status": task.status})
 
     @router.get("/mj/task/{task_id}/image-seed")
     async def image_seed(task_id: str, request: Request, caller: RelayCaller):

@@ -40,11 +40,12 @@ def upgrade() -> None:
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.add_column(sa.Column('queued_at', sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column('holds_slot', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column('channel_slot', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column('upstream_request', sa.JSON(), nullable=True))
         batch_op.create_index('ix_tasks_queued', ['queued_at'], unique=False)
-    # Tasks already under way hold their slots, so finishing them releases what they count for.
+    # Tasks already under way hold their user's and key's slots, so finishing them releases those;
+    # channel slots start at 0 (channels had no capacity before this).
     op.execute(f"UPDATE tasks SET holds_slot = (status NOT IN {TERMINAL})")
-    op.execute(f"UPDATE channels SET in_flight = (SELECT COUNT(*) FROM tasks WHERE tasks.channel_id = channels.id "
-               f"AND tasks.status NOT IN {TERMINAL})")
     op.execute(f"UPDATE users SET in_flight = (SELECT COUNT(*) FROM tasks WHERE tasks.user_id = users.id "
                f"AND tasks.status NOT IN {TERMINAL})")
     op.execute(f"UPDATE api_keys SET in_flight = (SELECT COUNT(*) FROM tasks WHERE tasks.token_id = api_keys.id "
@@ -54,6 +55,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.drop_index('ix_tasks_queued')
+        batch_op.drop_column('upstream_request')
+        batch_op.drop_column('channel_slot')
         batch_op.drop_column('holds_slot')
         batch_op.drop_column('queued_at')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:

@@ -114,7 +114,12 @@ export function openTaskDialog(mjId, ctx, { channelName = (id) => `#${id}`, onSu
     const admin = ctx.me.user.is_admin;
     const buttons = item.buttons || [];
     let actions;
-    if (item.status !== "SUCCESS") {
+    if (!TERMINAL.has(item.status) && (item.owned || admin)) {
+      // Unfinished: the one thing to do is to cancel it (refunded; queued tasks at once).
+      actions = h("div", { class: "task-buttons", role: "group", "aria-label": t("task.actions_label") },
+        actionButton(t("task.cancel"), null, t("task.cancel"), (el) => cancelTask(item, el)),
+        h("p", { class: "muted", text: t("task.actions_later") }));
+    } else if (item.status !== "SUCCESS") {
       actions = h("p", { class: "muted", text: t("task.actions_later") });
     } else if (!item.owned) {
       actions = h("p", { class: "muted", text: t("task.actions_owner_only") });
@@ -178,6 +183,20 @@ export function openTaskDialog(mjId, ctx, { channelName = (id) => `#${id}`, onSu
       shell.info = info;
     }
     if (adminPanel) adminPanel.update(item);
+  };
+
+  const cancelTask = async (item, el) => {
+    el.disabled = true;
+    try {
+      await api(`/api/console/tasks/${encodeURIComponent(item.mj_id)}/cancel`, { method: "POST" });
+      toast(t("task.cancelled", { id: item.mj_id }), "ok");
+      await load();
+      onChanged(item.mj_id);
+      ctx.refreshMe();
+    } catch (err) {
+      el.disabled = false;
+      toast(errorMessage(err), "error");
+    }
   };
 
   const load = async () => {
