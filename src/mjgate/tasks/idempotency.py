@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 
 from mjgate.clock import now_ms
-from mjgate.errors import Conflict
+from mjgate.errors import Conflict, Kind
 from mjgate.models import Task
 from mjgate.tasks import idempotency_repository as keys, repository
 from mjgate.tasks.outcomes import Accepted, NeedsModal, Outcome, Uploaded
@@ -62,7 +62,7 @@ async def _earlier(conn, user_id: int, idem: IdempotencyKey) -> Outcome | None:
         return None
     if found.request_hash != idem.request_hash:
         raise Conflict(f"{HEADER} {idem.key!r} was already used with a different request; use a new key "
-                       f"for a new request")
+                       f"for a new request", kind=Kind.KEY_REUSED)
     task = await repository.get(conn, found.task_id)
     return replay_of(task) if task is not None else None
 
