@@ -139,7 +139,9 @@ class Gateway:
         self.base_url = f"http://127.0.0.1:{port}"
         self.env = _env(url, workdir / "data", MJGATE_TASK_TIMEOUT_S=str(timeout_s), MJGATE_POLLER_INTERVAL_S="0.5",
                         MJGATE_POLLER_LEASE_S="5", MJGATE_UPSTREAM_CALLBACKS="true", MJGATE_LOG_LEVEL="WARNING",
-                        MJGATE_WEBHOOK_ALLOW_PRIVATE="true")
+                        MJGATE_WEBHOOK_ALLOW_PRIVATE="true",
+                        # Some simulated failures say "Banned prompt": escalation would block the user mid-run.
+                        MJGATE_MODERATION_HITS_PER_DAY="0")
         self.log_path = workdir / "gateway.log"
         self.proc: subprocess.Popen | None = None
         self.starts = 0

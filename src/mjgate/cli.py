@@ -25,7 +25,9 @@ app = typer.Typer(help="mjgate: a Midjourney task gateway.", no_args_is_help=Tru
 user_app = typer.Typer(help="Users and their quota.", no_args_is_help=True)
 token_app = typer.Typer(help="API keys (sk-...).", no_args_is_help=True)
 channel_app = typer.Typer(help="Upstream channels.", no_args_is_help=True)
+banned_word_app = typer.Typer(help="The banned-word list checked before any charge.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+app.add_typer(banned_word_app, name="banned-word")
 app.add_typer(token_app, name="token")
 app.add_typer(channel_app, name="channel")
 _register_client_commands(app)  # login, imagine, action, ...: HTTP only (mjgate/client/cli.py)
@@ -521,6 +523,59 @@ def channel_disable(channel_id: int, as_json: JsonOpt = False) -> None:
 @channel_app.command("enable")
 def channel_enable(channel_id: int, as_json: JsonOpt = False) -> None:
     _channel_status(channel_id, "enabled", as_json)
+
+
+# ---------------------------------------------------------------- moderation
+
+GroupOpt = Annotated[Optional[str], typer.Option("--group", "-g", help="The word list's group.")]
+
+
+@banned_word_app.command("add")
+def banned_word_add(words: list[str], group: GroupOpt = None, as_json: JsonOpt = False) -> None:
+    """Ban words or phrases (case and punctuation do not matter), in a group (default "default")."""
+    from mjgate.moderation.admin import add_words
+
+    emit(run_in_transaction(lambda session: add_words(session, words, group)), as_json, ["id", "group", "word"])
+
+
+@banned_word_app.command("remove")
+def banned_word_remove(words: list[str], group: GroupOpt = None, as_json: JsonOpt = False) -> None:
+    """Remove words from the list (from one group with --group, else from every group)."""
+    from mjgate.moderation.admin import remove_words
+
+    emit({"removed": run_in_transaction(lambda session: remove_words(session, words, group))}, as_json)
+
+
+@banned_word_app.command("list")
+def banned_word_list(group: GroupOpt = None, as_json: JsonOpt = False) -> None:
+    """The banned words, by group."""
+    from mjgate.moderation.admin import list_words
+
+    rows = run_in_transaction(list_words)
+    emit([r for r in rows if group is None or r["group"] == group], as_json, ["id", "group", "word"])
+
+
+@user_app.command("blocks")
+def user_blocks(all_blocks: Annotated[bool, typer.Option("--all", help="Also blocks that ended or were lifted.")]
+                = False, as_json: JsonOpt = False) -> None:
+    """Users blocked from submitting after banned-word hits."""
+    from mjgate.moderation.admin import list_blocks
+
+    rows = run_in_transaction(lambda session: list_blocks(session, active_only=not all_blocks))
+    emit(rows, as_json, ["user_id", "username", "hits", "minutes", "until", "active"])
+
+
+@user_app.command("unblock")
+def user_unblock(name: str, as_json: JsonOpt = False) -> None:
+    """Lift a user's moderation block now."""
+    from mjgate.accounts.users import require_by_username
+    from mjgate.moderation.admin import lift
+
+    async def work(session):
+        user = await require_by_username(session, name)
+        return {"username": user.username, "lifted": await lift(session, user.id)}
+
+    emit(run_in_transaction(work), as_json)
 
 
 # ---------------------------------------------------------------- servers

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
         "their memo). 0 keeps every task.",
     )
     task_timeout_s: int = Field(3600, description="An unfinished task older than this fails and is refunded.")
+    moderation_hits_per_day: int = Field(
+        5, ge=0, description="Prompts refused for a banned word (by the gateway's list or the upstream's own "
+        "moderation) within a day that block the user from submitting. 0: hits are counted, nobody is blocked.",
+    )
+    moderation_block_minutes: int = Field(
+        60, ge=1, description="How long the first block lasts; each further block within 30 days lasts twice "
+        "as long as the one before. Admins lift blocks with `mjgate user unblock` or the admin API.",
+    )
     poller_enabled: bool = Field(True, description="Run the background poller inside `mjgate serve`.")
     poller_batch_size: int = Field(500, description="Tasks leased per poller cycle.")
     poller_interval_s: float = Field(1.0, description="Poller sleep when nothing is due.")

@@ -24,6 +24,7 @@ class Kind:
     RATE_LIMITED = "rate_limited"
     TOO_MANY_IN_FLIGHT = "too_many_in_flight"  # the user's or key's limit of unfinished tasks
     CONFLICT = "conflict"
+    KEY_REUSED = "key_reused"  # an Idempotency-Key sent again with a different request
     RETRY_LATER = "retry_later"  # the gateway itself cannot answer right now (its database)
 
 

@@ -1,4 +1,4 @@
-"""Reference data in memory: channels and price tables, which every submit needs and which rarely change.
+"""Reference data in memory: channels, price tables and the banned-word list, which every submit needs and which rarely change.
 
 Read once and reused until something changes them. A change made through mjgate's own code
 (the admin API, the CLI, the console) marks the data stale after its transaction commits
@@ -17,6 +17,8 @@ from mjgate.billing.pricing import load_tables
 from mjgate.channels import repository as channels
 from mjgate.invalidation import generation
 from mjgate.models import Channel
+from mjgate.moderation import repository as moderation
+from mjgate.moderation.words import EMPTY, BannedWords
 
 REFERENCE_TTL_S = 5.0
 
@@ -27,6 +29,7 @@ class Snapshot:
     prices: dict[str, dict]
     generation: int
     loaded_at: float
+    banned: BannedWords = EMPTY
 
 
 class ReferenceData:
@@ -50,5 +53,6 @@ class ReferenceData:
             async with self.db.read() as session:
                 rows = await channels.all_channels(session)
                 prices = await load_tables(session)
-            self._snapshot = Snapshot({c.id: c for c in rows}, prices, started, time.monotonic())
+                banned = BannedWords([(group, word) for _, group, word in await moderation.all_words(session)])
+            self._snapshot = Snapshot({c.id: c for c in rows}, prices, started, time.monotonic(), banned)
             return self._snapshot

@@ -26,6 +26,7 @@ from mjgate.images.links import Links
 from mjgate.images.own import GatewayImages
 from mjgate.images.sizes import ImageSizes
 from mjgate.images.store import ImageCopier, build_image_store
+from mjgate.moderation import policy as moderation
 from mjgate.ratelimit import build_rate_limiter
 from mjgate.reference import ReferenceData
 from mjgate.scheduler.alerts import Alerts
@@ -47,6 +48,7 @@ HTTP_POOL_PER_HOST = 100
 class Resources:
     def __init__(self, settings: Settings, *, webhook_payloads):
         self.settings = settings
+        moderation.configure(settings.moderation_hits_per_day, settings.moderation_block_minutes)
         self.secret_key = settings.resolved_secret_key()
         self.keyring = Keyring(self.secret_key)
         self.links = Links(self.keyring.key(keyring.IMAGE_URL), settings.image_url_ttl_s, settings.public_url,

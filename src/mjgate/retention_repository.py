@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mjgate.models import LedgerEntry, Task, User, WebhookDelivery
+from mjgate.models import IdempotencyKey, LedgerEntry, Task, User, WebhookDelivery
 from mjgate.models.task import TERMINAL_STATUSES
 
 MEMO_LIMIT = 512  # quota_ledger.memo's length
@@ -60,6 +60,8 @@ async def remove_tasks(session: AsyncSession, tasks: list[ExpiredTask]) -> int:
                           .values(memo=func.substr(memo, 1, MEMO_LIMIT)))
     await session.execute(update(LedgerEntry).where(LedgerEntry.task_id.in_(ids)).values(task_id=None))
     await session.execute(delete(WebhookDelivery).where(WebhookDelivery.task_id.in_(ids)))
+    # A removed task's Idempotency-Key goes with it (its 24 hours are long over by then).
+    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.task_id.in_(ids)))
     gone = Task.id.in_(ids), Task.status.in_(sorted(TERMINAL_STATUSES))
     per_user = (await session.execute(select(Task.user_id, func.count()).where(*gone).group_by(Task.user_id))).all()
     removed = await session.execute(delete(Task).where(*gone))

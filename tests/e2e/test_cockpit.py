@@ -525,6 +525,8 @@ def _tour(page, base: str, *, admin_id: int, user_id: int, task_id: str) -> list
         ("admin-user", f"#/admin/users/{user_id}"),
         ("admin-prices", "#/admin/prices"),
         ("admin-ledger", "#/admin/ledger"),
+        ("admin-price-rules", "#/admin/price-rules"),
+        ("admin-moderation", "#/admin/moderation"),
     ]
 
 

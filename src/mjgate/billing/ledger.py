@@ -54,8 +54,10 @@ async def reserve(session: AsyncSession, user_id: int, key: ApiKey | None, price
 
 async def record_charge(session: AsyncSession, task: Task) -> None:
     if task.quota > 0:
+        rule = getattr(task, "price_rule", None)
+        memo = f"price rule {rule['name']}" if rule else ""  # which rule priced it, for later questions
         await repository.add_entry(session, user_id=task.user_id, token_id=task.token_id, task_id=task.id, kind="charge",
-                             amount=-task.quota)
+                             amount=-task.quota, memo=memo)
 
 
 async def give_back(session: AsyncSession, task: Task, *, kind: str, memo: str = "", actor_user_id=None) -> bool:

@@ -1,4 +1,5 @@
-"""Prices: a per-action table in USD (new-api's defaults), times group and mode ratios, in quota units.
+"""Prices: a per-action table in USD (new-api's defaults), times group and mode ratios, in quota units;
+per-parameter price rules (billing/price_rules.py) replace an action's base price where they match.
 
 Admins override any of the three tables through the options table (keys below); a missing
 entry falls back to the default, so a partial override never prices something at zero by accident.
@@ -11,7 +12,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.billing import repository
-from mjgate.errors import BadRequest
+from mjgate.billing.price_rules import OPTION_PRICE_RULES, MAX_RULES, best_rule, parameters_of, validate_rule
+from mjgate.errors import BadRequest, NotFound
 from mjgate.invalidation import stale_after_commit
 
 QUOTA_PER_USD = 500_000
@@ -33,7 +35,10 @@ DEFAULTS = {
     OPTION_ACTION_PRICES: DEFAULT_ACTION_PRICES_USD,
     OPTION_GROUP_RATIOS: DEFAULT_GROUP_RATIOS,
     OPTION_MODE_RATIOS: DEFAULT_MODE_RATIOS,
+    OPTION_PRICE_RULES: {},  # name -> rule; none by default
 }
+# The tables PUT /api/admin/prices replaces (rules have routes of their own).
+PRICE_TABLES = (OPTION_ACTION_PRICES, OPTION_GROUP_RATIOS, OPTION_MODE_RATIOS)
 
 
 def price_key(action: str) -> str:
@@ -45,13 +50,57 @@ async def load_tables(session: AsyncSession) -> dict[str, dict]:
     return {key: {**default, **stored.get(key, {})} for key, default in DEFAULTS.items()}
 
 
-def quote(tables: dict[str, dict], action: str, group: str, mode: str) -> int:
-    """The price of one task in quota units (integer, rounded half up)."""
-    usd = Decimal(str(tables[OPTION_ACTION_PRICES].get(price_key(action), 0)))
+def _units(tables: dict[str, dict], usd: Decimal, group: str, mode: str) -> int:
     group_ratio = Decimal(str(tables[OPTION_GROUP_RATIOS].get(group, 1)))
     mode_ratio = Decimal(str(tables[OPTION_MODE_RATIOS].get(mode, 1)))
     units = usd * QUOTA_PER_USD * group_ratio * mode_ratio
     return int(units.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _base_usd(tables: dict[str, dict], action: str) -> Decimal:
+    return Decimal(str(tables[OPTION_ACTION_PRICES].get(price_key(action), 0)))
+
+
+def quote(tables: dict[str, dict], action: str, group: str, mode: str) -> int:
+    """The price of one task in quota units (integer, rounded half up)."""
+    return _units(tables, _base_usd(tables, action), group, mode)
+
+
+def quote_task(tables: dict[str, dict], action: str, group: str, mode: str, *, params: dict,
+               prompt: str | None = None, custom_id: str | None = None,
+               bot_type: str | None = None) -> tuple[int, dict | None]:
+    """The price of one task with the price rule that matches it, and the snapshot the task keeps
+    of that rule (None when the action's table price applies)."""
+    parameters = parameters_of(action, params, prompt, custom_id, bot_type)
+    found = best_rule(tables.get(OPTION_PRICE_RULES) or {}, action, mode, parameters)
+    if found is None:
+        return quote(tables, action, group, mode), None
+    name, rule = found
+    base = _base_usd(tables, action)
+    usd = Decimal(str(rule["price_usd"])) if "price_usd" in rule else base * Decimal(str(rule["ratio"]))
+    price = _units(tables, usd, group, mode)
+    return price, {"name": name, "rule": rule, "parameters": parameters, "usd": float(usd), "quota": price}
+
+
+async def set_rule(session: AsyncSession, name: str, rule: object) -> dict:
+    """Add or replace one price rule; the rules after the change."""
+    clean = validate_rule(name, rule)
+    rules = dict((await load_tables(session))[OPTION_PRICE_RULES])
+    if name not in rules and len(rules) >= MAX_RULES:
+        raise BadRequest(f"at most {MAX_RULES} price rules")
+    rules[name] = clean
+    await repository.save_option(session, OPTION_PRICE_RULES, rules)
+    stale_after_commit(session)
+    return rules
+
+
+async def remove_rule(session: AsyncSession, name: str) -> dict:
+    rules = dict((await load_tables(session))[OPTION_PRICE_RULES])
+    if rules.pop(name, None) is None:
+        raise NotFound(f"no price rule {name!r}")
+    await repository.save_option(session, OPTION_PRICE_RULES, rules)
+    stale_after_commit(session)
+    return rules
 
 
 async def price_of(session: AsyncSession, action: str, group: str, mode: str) -> int:
@@ -59,7 +108,7 @@ async def price_of(session: AsyncSession, action: str, group: str, mode: str) ->
 
 
 async def set_table(session: AsyncSession, key: str, values: dict) -> dict:
-    if key not in DEFAULTS:
+    if key not in PRICE_TABLES:
         raise BadRequest(f"unknown price table {key!r}")
     if not isinstance(values, dict):
         raise BadRequest("a price table is an object of name -> number")

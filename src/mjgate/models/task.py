@@ -85,6 +85,8 @@ class Task(Base):
     channel_slot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # What to send upstream when a queued task is dispatched (operation, params, mode, parent, group).
     upstream_request: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # The price rule the task was charged by and the price (billing/price_rules.py); None: the action's table.
+    price_rule: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
     @property
     def terminal(self) -> bool:

@@ -59,7 +59,7 @@ class Refused:
 
     @classmethod
     def of(cls, error: GatewayError) -> Refused:
-        return cls(error.kind, error.message, error=error)
+        return cls(error.kind, error.message, error=error, properties=dict(getattr(error, "properties", None) or {}))
 
 
 Outcome = Accepted | NeedsModal | Uploaded | Refused

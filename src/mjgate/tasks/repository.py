@@ -20,7 +20,8 @@ TASKS = Task.__table__
 _NEW_TASK = dict(status="NOT_START", progress="0%", description="", image_url="", video_url="", video_urls=[],
                  buttons=[], fail_reason="", upstream_missing=0, poll_attempts=0, stored_image="", code=None,
                  upstream_id=None, start_time=None, finish_time=None, refunded_at=None, lease_owner=None,
-                 lease_until=None, queued_at=None, dispatched_at=None, holds_slot=False, channel_slot=False, upstream_request=None)
+                 lease_until=None, queued_at=None, dispatched_at=None, holds_slot=False, channel_slot=False,
+                 upstream_request=None, price_rule=None)
 
 
 @dataclass(frozen=True)

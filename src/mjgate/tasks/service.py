@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from mjgate.billing import ledger
-from mjgate.billing.pricing import quote
+from mjgate.billing.pricing import quote, quote_task
 from mjgate.channels.health import HealthRecorder
 from mjgate.channels.selection import eligible, failover_order
 from mjgate.scheduler import repository as slots
@@ -32,8 +32,9 @@ from mjgate.errors import BadRequest, Conflict, Forbidden, GatewayError, Kind, N
 from mjgate.events import EventBus
 from mjgate.models import Channel, Task
 from mjgate.netguard import private_target_problem
+from mjgate.moderation import policy as moderation
 from mjgate.reference import ReferenceData
-from mjgate.tasks import repository, transitions
+from mjgate.tasks import idempotency, repository, transitions
 from mjgate.tasks.actions import MODAL_ACTIONS, parse_custom_id
 from mjgate.tasks.ids import new_mj_id
 from mjgate.tasks.outcomes import Accepted, NeedsModal, Outcome, Refused, Uploaded
@@ -131,10 +132,15 @@ class TaskService:
         """Check, price, reserve with the task insert, forward with failover, record the outcome."""
         try:
             check_key_allows(caller, spec.action)
+            if (earlier := await idempotency.replay(self.db, caller.user.id, spec.idempotency)) is not None:
+                return earlier  # a retry of a submit already made: its task, charged once
             await self._check_callback_url(spec)
+            await self._screen(caller, spec.prompt, spec.params.get("prompt"))
             spec = await self._resolve(caller, spec)
             channels, price = await self._plan(caller, spec)
             task = await self._reserve(caller, spec, channels, price)
+        except idempotency.AlreadySubmitted as duplicate:
+            return duplicate.outcome
         except GatewayError as exc:
             return Refused.of(exc)
         return await self._send(task, channels, upstream_request(caller, spec))
@@ -147,6 +153,11 @@ class TaskService:
         if problem:
             raise BadRequest(f"the callback URL is refused: {problem}; callbacks go only to public addresses "
                              "(the operator can allow private ones with MJGATE_WEBHOOK_ALLOW_PRIVATE)")
+
+    async def _screen(self, caller: Caller, *texts) -> None:
+        """Moderation before money: the prompt the client sent (a follow-up's inherited one was checked
+        with its parent), and whether the user is blocked."""
+        await moderation.screen(self.db, (await self.reference.current()).banned, caller.user.id, *texts)
 
     async def _resolve(self, caller: Caller, spec: SubmitSpec) -> SubmitSpec:
         """Fill a follow-up's parent and the fields it inherits; check the button pressed."""
@@ -185,7 +196,8 @@ class TaskService:
             if channels is None:
                 raise NotFound(f"no channel serves {spec.action} in {spec.mode} mode for group {caller.user.group!r}",
                                kind=Kind.NO_CHANNEL)
-        price = quote(ref.prices, spec.action, caller.user.group, spec.mode)
+        price, spec.price_rule = quote_task(ref.prices, spec.action, caller.user.group, spec.mode, params=spec.params,
+                                            prompt=spec.prompt, custom_id=spec.custom_id, bot_type=spec.bot_type)
         if spec.action in MODAL_ACTIONS:
             # The modal step is paid up front with the action: one charge per task, and a
             # modal the client never sends times out and is refunded.
@@ -219,11 +231,13 @@ class TaskService:
                         properties={"parentId": parent.mj_id} if parent is not None else {}, quota=price,
                         request=spec.request, notify_hook=spec.notify_hook, dialect=spec.dialect,
                         trace_id=spec.trace_id, public_base=spec.public_base[:255], submit_time=now,
-                        next_poll_at=now + self.submit_grace_ms, holds_slot=True,
+                        next_poll_at=now + self.submit_grace_ms, holds_slot=True, price_rule=spec.price_rule,
                     )
                     await ledger.record_charge(session, task)
+                    await idempotency.claim(session, caller.user.id, spec.idempotency, task)
                 return task
             except IntegrityError:
+                await idempotency.raise_if_claimed(self.db, caller.user.id, spec.idempotency)
                 if attempt == MJ_ID_ATTEMPTS - 1:
                     raise
                 log.warning("mj_id clash, retrying", attempt=attempt)
@@ -420,6 +434,9 @@ class TaskService:
             await repository.record_refused(conn, task, values)
             await ledger.give_back(conn, task, kind="release", memo=reason[:500])
             await slots.release_slots(conn, task)
+            await idempotency.release(conn, task)
+            await moderation.count_upstream_refusal(conn, task, answer.description,
+                                                    banned=answer.refusal == Kind.BANNED)
             await unit_of(conn).changed(task, visible=visible)
 
         await self.db.run_transaction(write)
@@ -443,6 +460,7 @@ class TaskService:
             if task.status != "MODAL":
                 raise BadRequest(f"task {task.mj_id} is {task.status}, not waiting for a modal")
             check_key_allows(caller, task.action)
+            await self._screen(caller, params.get("prompt"))
             ref_data = await self.reference.current()
             channel = ref_data.channels.get(task.channel_id)
             if channel is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mjgate.models import ApiKey, Task, User
+from mjgate.tasks.idempotency import IdempotencyKey
 
 
 @dataclass
@@ -41,3 +42,5 @@ class SubmitSpec:
     dialect: str = "mjproxy"  # whose webhook payload the task's notify_hook receives
     trace_id: str | None = None
     public_base: str = ""  # the base URL the client called, for absolute URLs in later callbacks
+    idempotency: IdempotencyKey | None = None  # the client's Idempotency-Key (tasks/idempotency.py)
+    price_rule: dict | None = None  # set when priced: the snapshot of the price rule that matched

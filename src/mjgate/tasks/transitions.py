@@ -18,6 +18,7 @@ from mjgate.clock import now_ms
 from mjgate.db.unit_of_work import unit_of
 from mjgate.models import Task
 from mjgate.models.task import TERMINAL_STATUSES
+from mjgate.moderation.policy import count_upstream_refusal
 from mjgate.scheduler import repository as slots
 from mjgate.tasks import repository
 
@@ -107,6 +108,9 @@ async def apply_values(
     if values.get("status") in ("FAILURE", "CANCEL"):
         memo = refund_memo or task.fail_reason[:500] or "cancelled"
         refunded = await give_back(session, task, kind="refund", memo=memo)
+        if values.get("status") == "FAILURE" and not refund_memo:
+            # The upstream's failure, not the gateway's: its moderation may have refused the prompt.
+            await count_upstream_refusal(session, task, task.fail_reason)
     if terminal:
         await slots.release_slots(session, task)
     if changed:

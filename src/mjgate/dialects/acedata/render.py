@@ -112,7 +112,12 @@ def result_json(task: Task, base_url: str, links: Links, size: tuple[int, int] |
             if task.video_urls:
                 out["video_urls"] = list(task.video_urls)
             out["actions"] = available_actions(task)
-    elif task.terminal:
+    elif not task.terminal:
+        # The upstream's intermediate picture, relayed by the gateway (not image_url: clients
+        # take image_url as the result).
+        if url := links.progress_image_url(task, base_url):
+            out["progress_image_url"] = url
+    else:
         out["success"] = False
         reason = task.fail_reason or ("the task was cancelled" if task.status == "CANCEL" else "the task failed")
         out["error"] = {"code": "api_error", "message": reason}

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from mjgate.api.deps import LimitedRelayCaller, public_base_url
+from mjgate.api.idempotency import idempotency_of
 from mjgate.api.payloads import MAX_SHORT_TEXT, image_base64, json_object, prompt_field, \
     redacted, text_field
 from mjgate.api.routing import dialect_route, documented_body
@@ -144,7 +145,8 @@ async def _deliver(request: Request, task: Task, delivery: fields.Delivery) -> R
 
 def _spec(request: Request, client_body: dict, delivery: fields.Delivery, **spec_fields) -> SubmitSpec:
     return SubmitSpec(notify_hook=delivery.callback_url, request=redacted(client_body), dialect=DIALECT,
-                      trace_id=trace_id_of(request), public_base=public_base_url(request), **spec_fields)
+                      trace_id=trace_id_of(request), public_base=public_base_url(request),
+                      idempotency=idempotency_of(request, client_body), **spec_fields)
 
 
 async def _imagine_task(request: Request, caller: Caller, body: dict, delivery: fields.Delivery) -> Task:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from mjgate.api.deps import public_base_url
+from mjgate.api.idempotency import idempotency_of
 from mjgate.api.payloads import image_base64, redacted
 from mjgate.api.routing import dialect_route
 from mjgate.dialects.console.csrf import ConsoleUser, csrf_guard, ok
@@ -109,7 +110,8 @@ def _answer(request: Request, user: User, outcome: Outcome) -> JSONResponse:
 
 def _spec(request: Request, *, sent: dict, mode: str | None, **fields) -> SubmitSpec:
     return SubmitSpec(mode=mode, explicit_mode=mode not in (None, "fast"), request=redacted(sent),
-                      dialect="console", public_base=public_base_url(request), **fields)
+                      dialect="console", public_base=public_base_url(request),
+                      idempotency=idempotency_of(request, sent), **fields)
 
 
 async def _own_for_pressing(request: Request, user: User, mj_id: str):

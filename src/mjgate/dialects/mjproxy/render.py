@@ -63,7 +63,9 @@ def reply(code: int, description: str, result=None, properties: dict | None = No
 def outcome_reply(outcome: Outcome) -> JSONResponse:
     """Submit answers are HTTP 200 whatever the code: clients branch on `code`."""
     if isinstance(outcome, Refused):
-        return reply(code_of(outcome.kind), outcome.message, None, outcome.properties)
+        # An Idempotency-Key reused with another body is the one refusal with its own HTTP status (409).
+        status = 409 if outcome.kind == Kind.KEY_REUSED else 200
+        return reply(code_of(outcome.kind), outcome.message, None, outcome.properties, status=status)
     if isinstance(outcome, Uploaded):
         return reply(ACCEPTED, outcome.description, outcome.urls)
     if isinstance(outcome, NeedsModal):

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from mjgate.api.deps import LimitedRelayCaller, RelayCaller, public_base_url
+from mjgate.api.idempotency import idempotency_of
 from mjgate.api.payloads import (
     MAX_SHORT_TEXT, http_url, image_base64, image_list, json_object, prompt_field, redacted, text_field,
 )
@@ -44,7 +45,8 @@ def _spec(request: Request, body: dict, *, action: str, operation: str, params: 
     mode, explicit = _mode(request)
     return SubmitSpec(action=action, operation=operation, params=params, mode=mode, explicit_mode=explicit,
                       state=text_field(body, "state"), notify_hook=http_url(body, "notifyHook"),
-                      request=redacted(body), dialect=DIALECT, public_base=public_base_url(request), **fields)
+                      request=redacted(body), dialect=DIALECT, public_base=public_base_url(request),
+                      idempotency=idempotency_of(request, body), **fields)
 
 
 Build = Callable[[dict], SubmitSpec]

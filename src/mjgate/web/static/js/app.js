@@ -14,6 +14,7 @@ import { onLiveState, startLive, stopLive } from "./live.js";
 import { startAlerts, stopAlerts } from "./alerts.js";
 import { channelsView, ledgerView, pricesView, usersView } from "./admin.js";
 import { channelView, userView } from "./people.js";
+import { moderationView, priceRulesView } from "./rules.js";
 import { dashboardView } from "./dashboard.js";
 import { keysView } from "./keys.js";
 import { submitView } from "./submit.js";
@@ -36,6 +37,8 @@ const ROUTES = [
   { pattern: "admin/users/:id", title: "nav.users", view: userView, admin: true, nav: "admin/users" },
   { pattern: "admin/prices", title: "nav.prices", view: pricesView, admin: true, nav: "admin/prices" },
   { pattern: "admin/ledger", title: "nav.ledger", view: ledgerView, admin: true, nav: "admin/ledger" },
+  { pattern: "admin/price-rules", title: "nav.price_rules", view: priceRulesView, admin: true, nav: "admin/price-rules" },
+  { pattern: "admin/moderation", title: "nav.moderation", view: moderationView, admin: true, nav: "admin/moderation" },
 ];
 const DEFAULT_ROUTE = "dashboard";
 
@@ -136,6 +139,8 @@ function renderTopbar() {
           h("li", {}, link("admin/users", "nav.users")),
           h("li", {}, link("admin/prices", "nav.prices")),
           h("li", {}, link("admin/ledger", "nav.ledger")),
+          h("li", {}, link("admin/price-rules", "nav.price_rules")),
+          h("li", {}, link("admin/moderation", "nav.moderation")),
         ] : null)),
     h("div", { class: "account" },
       languagePicker(),
