@@ -46,7 +46,7 @@ async def task_image_part(mj_id: str, part: str, request: Request):
     state = request.app.state
     if part not in ("1", "2", "3", "4"):
         raise NotFound("a grid has parts 1 to 4")
-    signed = check_image_signature(state.links.secret_key, f"{mj_id}/{part}", request.query_params.get("expires"),
+    signed = check_image_signature(state.links.verify_keys(), f"{mj_id}/{part}", request.query_params.get("expires"),
                                    request.query_params.get("sig"))
     if not signed:
         try:

@@ -72,7 +72,7 @@ class GatewayImages:
         query = parse_qs(parts.query)
         mj_id, part = match["mj_id"], int(match["part"]) if match["part"] else None
         signed_as = f"{mj_id}/{part}" if part else mj_id
-        if not check_image_signature(self.links.secret_key, signed_as, (query.get("expires") or [None])[0],
+        if not check_image_signature(self.links.verify_keys(), signed_as, (query.get("expires") or [None])[0],
                                      (query.get("sig") or [None])[0]):
             return None
         return mj_id, part

@@ -294,6 +294,9 @@ class TaskService:
                     # there. Another channel would run it twice, so wait for this one's word.
                     return await self._answer_lost(task, channel, str(exc))
                 await self._release_channel(task)
+                # A capacity-bound channel that did not answer is waited for in the queue (its
+                # breaker decides when it gets traffic again); others fail over or refuse.
+                full = full or counted(channel)
                 last_error = f"channel {channel.id} unavailable: {exc}"
                 log.warning("upstream unavailable", channel=channel.id, error=str(exc))
                 continue
