@@ -4,8 +4,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mjgate.db.base import Base, BigId
 
 # charge: a task's price reserved; release: a charge given back because the upstream refused
-# the job; refund: a charge given back because the task failed; topup / adjust: by an admin.
-LEDGER_KINDS = ("charge", "release", "refund", "topup", "adjust")
+# the job; refund: a charge given back because the task failed; reprice: the part of a charge
+# given back when a fast task ran as relax (mode fallback); topup / adjust: by an admin.
+LEDGER_KINDS = ("charge", "release", "refund", "reprice", "topup", "adjust")
 
 
 class LedgerEntry(Base):

@@ -188,5 +188,11 @@ async def auto_disabled(conn) -> list[Channel]:
     return list(await conn.scalars(select(Channel).where(Channel.status == "auto_disabled")))
 
 
+async def channel_row(conn, channel_id: int):
+    """The columns the mode fallback decides by, read in the transaction (None if gone)."""
+    return (await conn.execute(select(Channel.id, Channel.name, Channel.mode_fallback, Channel.modes)
+                               .where(Channel.id == channel_id))).first()
+
+
 async def set_fast_exhausted(conn, channel_id: int, until: int | None) -> None:
     await conn.execute(update(Channel).where(Channel.id == channel_id).values(fast_exhausted_until=until))

@@ -23,6 +23,7 @@ from mjgate.billing import ledger
 from mjgate.billing.pricing import quote, quote_task
 from mjgate.channels.health import HealthRecorder
 from mjgate.channels.selection import eligible, failover_order
+from mjgate.scheduler import fallback
 from mjgate.scheduler import repository as slots
 from mjgate.scheduler.capacity import counted, open_now
 from mjgate.clock import now_ms
@@ -138,12 +139,15 @@ class TaskService:
             await self._screen(caller, spec.prompt, spec.params.get("prompt"))
             spec = await self._resolve(caller, spec)
             channels, price = await self._plan(caller, spec)
-            task = await self._reserve(caller, spec, channels, price)
+            request = upstream_request(caller, spec)
+            # Kept with the task when it might have to be sent again as relax (scheduler/fallback.py).
+            kept = request if spec.mode in fallback.FAST_MODES and any(c.mode_fallback for c in channels) else None
+            task = await self._reserve(caller, spec, channels, price, kept)
         except idempotency.AlreadySubmitted as duplicate:
             return duplicate.outcome
         except GatewayError as exc:
             return Refused.of(exc)
-        return await self._send(task, channels, upstream_request(caller, spec))
+        return await self._send(task, channels, request)
 
     async def _check_callback_url(self, spec: SubmitSpec) -> None:
         """A callback the delivery would refuse (a private target) is refused now, with the reason."""
@@ -196,6 +200,7 @@ class TaskService:
             if channels is None:
                 raise NotFound(f"no channel serves {spec.action} in {spec.mode} mode for group {caller.user.group!r}",
                                kind=Kind.NO_CHANNEL)
+            channels = self._fast_or_fallback(spec, channels)
         price, spec.price_rule = quote_task(ref.prices, spec.action, caller.user.group, spec.mode, params=spec.params,
                                             prompt=spec.prompt, custom_id=spec.custom_id, bot_type=spec.bot_type)
         if spec.action in MODAL_ACTIONS:
@@ -203,6 +208,20 @@ class TaskService:
             # modal the client never sends times out and is refunded.
             price += quote(ref.prices, "MODAL", caller.user.group, spec.mode)
         return channels, price
+
+    @staticmethod
+    def _fast_or_fallback(spec: SubmitSpec, channels: list[Channel]) -> list[Channel]:
+        """Channels out of fast hours (with mode fallback) take a fast task only when no other can,
+        and then as relax, priced as relax (scheduler/fallback.py)."""
+        if spec.mode not in fallback.FAST_MODES or not channels:
+            return channels
+        now = now_ms()
+        fresh = [c for c in channels if not fallback.fast_exhausted(c, now)]
+        if fresh:
+            return fresh
+        if all(fallback.fast_exhausted(c, now) for c in channels):
+            spec.mode_fallback, spec.mode, spec.explicit_mode = fallback.note(spec.mode), fallback.FALLBACK, True
+        return channels
 
     @staticmethod
     def _candidates(ref, group: str, mode: str, action: str) -> list[Channel] | None:
@@ -215,7 +234,8 @@ class TaskService:
         now = now_ms()
         return failover_order([c for c in serving if open_now(c, now)])
 
-    async def _reserve(self, caller: Caller, spec: SubmitSpec, channels: list[Channel], price: int) -> Task:
+    async def _reserve(self, caller: Caller, spec: SubmitSpec, channels: list[Channel], price: int,
+                       request: dict | None = None) -> Task:
         for attempt in range(MJ_ID_ATTEMPTS):
             try:
                 async with self.db.transaction() as session:
@@ -228,10 +248,13 @@ class TaskService:
                         channel_id=parent.channel_id if parent is not None else None,
                         parent_id=parent.id if parent is not None else None, action=spec.action, mode=spec.mode,
                         bot_type=spec.bot_type, prompt=spec.prompt, prompt_en=spec.prompt_en or spec.prompt, state=spec.state,
-                        properties={"parentId": parent.mj_id} if parent is not None else {}, quota=price,
+                        properties={**({"parentId": parent.mj_id} if parent is not None else {}),
+                                    **({"modeFallback": spec.mode_fallback} if spec.mode_fallback else {})},
+                        quota=price,
                         request=spec.request, notify_hook=spec.notify_hook, dialect=spec.dialect,
                         trace_id=spec.trace_id, public_base=spec.public_base[:255], submit_time=now,
                         next_poll_at=now + self.submit_grace_ms, holds_slot=True, price_rule=spec.price_rule,
+                        upstream_request=request,
                     )
                     await ledger.record_charge(session, task)
                     await idempotency.claim(session, caller.user.id, spec.idempotency, task)
@@ -389,7 +412,7 @@ class TaskService:
     async def _accepted(self, task: Task, channel: Channel, answer: SubmitAnswer) -> Outcome:
         now = now_ms()
         description = answer.description or "Submit success"
-        values = dict(channel_id=channel.id, upstream_id=answer.upstream_id, code=answer.code, upstream_request=None,
+        values = dict(channel_id=channel.id, upstream_id=answer.upstream_id, code=answer.code,
                       status="MODAL" if answer.needs_modal else "SUBMITTED", description=description,
                       updated_at=now, next_poll_at=now + transitions.POLL_FAST_MS,
                       properties={**task.properties, **({"numberOfQueues": answer.queue_position}

@@ -44,3 +44,4 @@ class SubmitSpec:
     public_base: str = ""  # the base URL the client called, for absolute URLs in later callbacks
     idempotency: IdempotencyKey | None = None  # the client's Idempotency-Key (tasks/idempotency.py)
     price_rule: dict | None = None  # set when priced: the snapshot of the price rule that matched
+    mode_fallback: str | None = None  # "fast->relax" when its channels are out of fast hours (scheduler/fallback.py)

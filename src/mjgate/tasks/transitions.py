@@ -19,6 +19,7 @@ from mjgate.db.unit_of_work import unit_of
 from mjgate.models import Task
 from mjgate.models.task import TERMINAL_STATUSES
 from mjgate.moderation.policy import count_upstream_refusal
+from mjgate.scheduler import fallback
 from mjgate.scheduler import repository as slots
 from mjgate.tasks import repository
 
@@ -86,6 +87,9 @@ async def apply_values(
     CANCEL once; a finished task gives back the slots it held (its user's, key's and channel's)."""
     if task.terminal:
         return Change(task, False)
+    if values.get("status") == "FAILURE" and await fallback.reroute(session, task, values.get("fail_reason") or ""):
+        await unit_of(session).changed(task)  # back in the queue as relax: the client sees NOT_START
+        return Change(task, True)
     now = now_ms()
     changed = differs(task, values)
     visible = visible_change(task, values)
