@@ -143,7 +143,11 @@ async def update_channel(session: AsyncSession, channel_id: int, changes: dict) 
 
 
 async def list_channels(session: AsyncSession) -> list[Channel]:
-    return await repository.all_channels(session)
+    channels = await repository.all_channels(session)
+    in_use = await slots.slots_in_use(session)
+    for channel in channels:  # the count now, not the one noted at the last claim
+        channel.in_flight = in_use.get(channel.id, 0)
+    return channels
 
 
 def public_channel(channel: Channel) -> dict:

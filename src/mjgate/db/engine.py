@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from sqlalchemy.exc import DBAPIError
 
-from mjgate.db.faults import is_connection_lost, treat_as_disconnects
+from mjgate.db.faults import is_connection_lost, is_deadlock, treat_as_disconnects
 from mjgate.db.unit_of_work import UOW_KEY, CommitHooks, UnitOfWork
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -154,14 +154,14 @@ class Database:
 
     async def run_transaction(self, work, *, retries: int = 1):
         """`await work(conn)` in transaction(), again on a fresh connection if the connection was
-        lost (the failed attempt rolled back whole). For writes that must not be dropped, such as
+        lost or the database broke a deadlock (the failed attempt rolled back whole). For writes that must not be dropped, such as
         an upstream's answer recorded after the job was taken."""
         for attempt in range(retries + 1):
             try:
                 async with self.transaction() as conn:
                     return await work(conn)
             except DBAPIError as exc:
-                if attempt == retries or not is_connection_lost(exc):
+                if attempt == retries or not (is_connection_lost(exc) or is_deadlock(exc)):
                     raise
 
     @asynccontextmanager

@@ -26,6 +26,14 @@ def is_connection_lost(exc: BaseException) -> bool:
     return False
 
 
+_DEADLOCK_MESSAGES = ("deadlock detected", "deadlock found when trying to get lock")
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """The database broke a lock cycle by rolling this transaction back: running it again is safe."""
+    return isinstance(exc, DBAPIError) and any(m in str(exc).lower() for m in _DEADLOCK_MESSAGES)
+
+
 def treat_as_disconnects(engine) -> None:
     @event.listens_for(engine.sync_engine, "handle_error")
     def _lost(context) -> None:

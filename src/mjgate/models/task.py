@@ -25,8 +25,10 @@ class Task(Base):
         Index("ix_tasks_stats", "submit_time", "channel_id", "user_id", *_STATS_COLUMNS),
         Index("ix_tasks_user_stats", "user_id", "submit_time", *_STATS_COLUMNS),
         Index("ix_tasks_status_submit", "status", "submit_time", "id"),
-        # The gateway queue: only tasks waiting for a channel carry a queued_at.
+        # The gateway queue: only tasks waiting for a channel carry a queued_at; a channel's
+        # occupancy is counted over the tasks holding one of its slots.
         Index("ix_tasks_queued", "queued_at"),
+        Index("ix_tasks_channel_slot", "channel_slot", "channel_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

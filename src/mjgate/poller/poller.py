@@ -127,7 +127,7 @@ class Poller:
 
     async def _settle(self, items: list[tuple[Task, str]]) -> None:
         async with self.db.transaction() as session:
-            for task, reason in items:
+            for task, reason in sorted(items, key=lambda item: (item[0].user_id, item[0].id)):
                 await transitions.fail(session, task, reason, lease_owner=self.owner)
 
     async def _poll_chunk(self, channel: Channel, tasks: list[Task], semaphore: asyncio.Semaphore) -> None:
@@ -148,7 +148,9 @@ class Poller:
         quiet = []
         now = now_ms()
         async with self.db.transaction() as session:
-            for task in tasks:
+            # By owner: a finishing task writes its owner's row, and every writer takes rows in
+            # that order, so two instances' batches cannot deadlock on users.
+            for task in sorted(tasks, key=lambda t: (t.user_id, t.id)):
                 snap = by_upstream.get(task.upstream_id)
                 try:
                     if snap is not None:

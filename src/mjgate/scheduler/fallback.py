@@ -72,12 +72,13 @@ async def reroute(session, task, reason: str) -> bool:
         setattr(task, key, value)
     await slots.release_channel(session, task)
     await slots.enqueue(session, task, request, now, now)
+    # The channel row before the user's: the order claims take them in (scheduler/repository.py).
+    await slots.set_fast_exhausted(session, channel.id, now + EXHAUSTED_FOR_MS)
     if difference > 0:
         await billing.return_to_user(session, task.user_id, difference)
         if task.token_id is not None:
             await billing.return_to_key(session, task.token_id, difference)
         await billing.add_entry(session, user_id=task.user_id, token_id=task.token_id, task_id=task.id,
                                 kind="reprice", amount=difference, memo=f"{values['properties']['modeFallback']}: priced as {FALLBACK}")
-    await slots.set_fast_exhausted(session, channel.id, now + EXHAUSTED_FOR_MS)
     stale_after_commit(session)
     return True

@@ -17,24 +17,36 @@ from mjgate.tasks.record import COLUMNS, TaskRecord, from_row
 
 
 # ---------------------------------------------------------------- channel slots
+#
+# A channel's occupancy is the number of its tasks holding a slot (tasks.channel_slot), counted
+# under a lock on the channel row taken only by claims. Giving a slot back touches the task row
+# alone, so a finishing task never waits for (or deadlocks with) a claim on its channel; locks are
+# always taken task -> user -> key, and the channel row only by claims, before any task row.
 
-async def claim_channel(conn, channel: Channel, now: int) -> bool:
-    """Count one more task on a channel with a capacity or a daily cap, if it has room (the
-    database's counters decide, not the copy in memory)."""
-    query = update(Channel).where(Channel.id == channel.id, Channel.status == "enabled")
+async def claim_channel(conn, channel: Channel, now: int) -> bool | None:
+    """Room for one more task on a channel with a capacity or a daily cap? None when it has none;
+    else whether the task holds a counted slot (the channel has a capacity). Nothing is written
+    when there is no room."""
+    row = (await conn.execute(select(Channel.status, Channel.max_running, Channel.max_queued)
+                              .where(Channel.id == channel.id).with_for_update())).first()
+    if row is None or row.status != "enabled":
+        return None
     values: dict = {}
-    if channel.max_running is not None:
-        query = query.where(Channel.max_running.is_not(None),
-                            Channel.in_flight < Channel.max_running + func.coalesce(Channel.max_queued, 0))
-        values["in_flight"] = Channel.in_flight + 1
+    if row.max_running is not None:
+        used = await conn.scalar(select(func.count()).select_from(Task)
+                                 .where(Task.channel_slot.is_(True), Task.channel_id == channel.id))
+        if used >= row.max_running + (row.max_queued or 0):
+            return None
+        values["in_flight"] = used + 1  # for the listings; the count above is what decides
+    query = update(Channel).where(Channel.id == channel.id)
     if channel.daily_cap is not None:
         today = day_start(now)
         query = query.where(or_(Channel.daily_cap.is_(None), Channel.day_start != today,
                                 Channel.day_count < Channel.daily_cap))
         values.update(day_count=case((Channel.day_start == today, Channel.day_count + 1), else_=1), day_start=today)
-    if not values:
-        return True
-    return (await conn.execute(query.values(**values))).rowcount == 1
+    if values and (await conn.execute(query.values(**values))).rowcount != 1:
+        return None
+    return row.max_running is not None
 
 
 async def assign_channel(conn, task, channel_id: int, channel_slot: bool, now: int) -> None:
@@ -44,15 +56,18 @@ async def assign_channel(conn, task, channel_id: int, channel_slot: bool, now: i
 
 
 async def release_channel(conn, task) -> None:
-    """Give back the channel slot of a task that channel did not take (refused, unreachable)."""
-    if not task.channel_slot:
-        return
-    freed = await conn.execute(update(Task).where(Task.id == task.id, Task.channel_slot.is_(True))
-                               .values(channel_slot=False))
-    if freed.rowcount == 1 and task.channel_id is not None:
-        await conn.execute(update(Channel).where(Channel.id == task.channel_id)
-                           .values(in_flight=Channel.in_flight - 1))
-    task.channel_slot = False
+    """Give back the channel slot of a task (finished, or not taken by that channel)."""
+    if task.channel_slot:
+        await conn.execute(update(Task).where(Task.id == task.id, Task.channel_slot.is_(True))
+                           .values(channel_slot=False))
+        task.channel_slot = False
+
+
+async def slots_in_use(conn) -> dict[int, int]:
+    """Counted slots per channel, now (for the listings)."""
+    rows = await conn.execute(select(Task.channel_id, func.count()).where(Task.channel_slot.is_(True))
+                              .group_by(Task.channel_id))
+    return {channel_id: int(n) for channel_id, n in rows if channel_id is not None}
 
 
 async def release_slots(conn, task) -> None:
@@ -75,9 +90,7 @@ async def recount_channel(session, channel: Channel) -> None:
     await session.flush()
     active = and_(Task.channel_id == channel.id, Task.status.not_in(TERMINAL_STATUSES))
     await session.execute(update(Task).where(active).values(channel_slot=True))
-    await session.execute(update(Channel).where(Channel.id == channel.id).values(
-        in_flight=select(func.count()).select_from(Task).where(active).scalar_subquery()))
-    await session.refresh(channel)
+    channel.in_flight = (await slots_in_use(session)).get(channel.id, 0)
 
 
 # ---------------------------------------------------------------- the gateway queue

@@ -276,9 +276,10 @@ class TaskService:
 
         async def write(conn) -> bool:
             now = now_ms()
-            if not await slots.claim_channel(conn, channel, now):
+            slot = await slots.claim_channel(conn, channel, now)
+            if slot is None:
                 return False
-            await slots.assign_channel(conn, task, channel.id, channel.max_running is not None, now)
+            await slots.assign_channel(conn, task, channel.id, slot, now)
             return True
 
         return await self.db.run_transaction(write)
@@ -387,12 +388,12 @@ class TaskService:
         else:
             channels = self._candidates(ref, request.get("group") or "default", task.mode, task.action) or []
         for channel in channels:
-            async def take(conn, channel=channel) -> bool | None:
+            async def take(conn, channel=channel) -> bool:
                 now = now_ms()
-                if counted(channel) and not await slots.claim_channel(conn, channel, now):
+                slot = await slots.claim_channel(conn, channel, now) if counted(channel) else False
+                if slot is None:
                     return False
-                if not await slots.take_from_queue(conn, task, channel.id, channel.max_running is not None, now,
-                                                   now + self.submit_grace_ms):
+                if not await slots.take_from_queue(conn, task, channel.id, slot, now, now + self.submit_grace_ms):
                     raise _TakenElsewhere()
                 return True
 

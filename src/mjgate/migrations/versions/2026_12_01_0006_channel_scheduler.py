@@ -44,6 +44,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('upstream_request', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('dispatched_at', sa.BigInteger(), nullable=True))
         batch_op.create_index('ix_tasks_queued', ['queued_at'], unique=False)
+        batch_op.create_index('ix_tasks_channel_slot', ['channel_slot', 'channel_id'], unique=False)
     # Tasks already under way hold their user's and key's slots, so finishing them releases those;
     # channel slots start at 0 (channels had no capacity before this).
     op.execute(f"UPDATE tasks SET holds_slot = (status NOT IN {TERMINAL})")
@@ -55,6 +56,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('tasks', schema=None) as batch_op:
+        batch_op.drop_index('ix_tasks_channel_slot')
         batch_op.drop_index('ix_tasks_queued')
         batch_op.drop_column('dispatched_at')
         batch_op.drop_column('upstream_request')
