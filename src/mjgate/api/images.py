@@ -17,10 +17,10 @@ from mjgate.tasks import repository
 router = APIRouter(tags=["images"], route_class=dialect_route(error_reply))
 
 
-@router.get("/mj/image/{mj_id}", summary="A task's image (signed URL, or the owner's key)")
-async def task_image(mj_id: str, request: Request):
+async def _shown_task(request: Request, mj_id: str, signed_as: str):
+    """The task whose image is asked for: by a valid signature of `signed_as`, or for its owner's key."""
     state = request.app.state
-    signed = check_image_signature(state.links.verify_keys(), mj_id, request.query_params.get("expires"),
+    signed = check_image_signature(state.links.verify_keys(), signed_as, request.query_params.get("expires"),
                                    request.query_params.get("sig"))
     if not signed:
         try:
@@ -31,6 +31,13 @@ async def task_image(mj_id: str, request: Request):
         task = await repository.get_by_mj_id(session, mj_id[:64])
     if task is None or (not signed and caller.user.id != task.user_id):
         raise NotFound(f"task {mj_id[:64]} not found")
+    return task
+
+
+@router.get("/mj/image/{mj_id}", summary="A task's image (signed URL, or the owner's key)")
+async def task_image(mj_id: str, request: Request):
+    state = request.app.state
+    task = await _shown_task(request, mj_id, mj_id)
     copier = state.image_copier
     if copier is not None and task.stored_image:
         # The gateway's own copy (local file or S3 object); None: the store has nothing, ask the upstream.
@@ -46,16 +53,6 @@ async def task_image_part(mj_id: str, part: str, request: Request):
     state = request.app.state
     if part not in ("1", "2", "3", "4"):
         raise NotFound("a grid has parts 1 to 4")
-    signed = check_image_signature(state.links.verify_keys(), f"{mj_id}/{part}", request.query_params.get("expires"),
-                                   request.query_params.get("sig"))
-    if not signed:
-        try:
-            caller = await authenticate(request)
-        except GatewayError:
-            raise Forbidden("this image URL is not validly signed (or has expired)") from None
-    async with state.db.reading() as session:
-        task = await repository.get_by_mj_id(session, mj_id[:64])
-    if task is None or (not signed and caller.user.id != task.user_id):
-        raise NotFound(f"task {mj_id[:64]} not found")
+    task = await _shown_task(request, mj_id, f"{mj_id}/{part}")
     data = await state.gateway_images.part(task, int(part))
     return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
