@@ -32,7 +32,7 @@ async def test_write_routes_without_a_body_never_fail_with_500(app, client, db):
     admin = await make_user(db, "root1", role="root", password="pw-root1")
     target = await make_user(db, "target")
     key = await make_key(db, target["id"])
-    ids = {"user_id": target["id"], "key_id": key["id"], "channel_id": 1, "mj_id": "404"}
+    ids = {"user_id": target["id"], "key_id": key["id"], "channel_id": 1, "mj_id": "404", "name": "no-such-rule"}
     routes = _write_routes(app)
     assert len(routes) > 15
     seen = {}

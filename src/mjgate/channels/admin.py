@@ -35,6 +35,8 @@ def _validate(fields: dict) -> dict:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise BadRequest("base_url must be an absolute http(s) URL")
         fields["base_url"] = url
+    if "secret" in fields and any(ord(ch) < 32 or ord(ch) == 127 for ch in str(fields["secret"] or "")):
+        raise BadRequest("secret must not contain control characters (it is sent as the mj-api-secret header)")
     if "modes" in fields:
         modes = [m.strip().lower() for m in fields["modes"] if m.strip()]
         bad = [m for m in modes if m not in MODES]

@@ -121,6 +121,8 @@ class MidjourneyProxyUpstream:
                 status = resp.status
         except BodyTooLarge as exc:
             raise UpstreamUnavailable(str(exc)) from None
+        except ValueError as exc:  # e.g. a secret aiohttp refuses to put in a header: nothing was sent
+            raise UpstreamUnavailable(f"the request could not be sent: {exc}") from None
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # Never connected: nothing was sent.
             raise UpstreamUnavailable(f"{type(exc).__name__}: {exc}".strip(": ")) from exc
