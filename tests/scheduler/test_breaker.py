@@ -63,6 +63,7 @@ async def test_failing_channel_cools_down_is_disabled_and_probed_back(db, db_url
         # Cooled down twice (with a growing backoff) before the third cooldown disabled it.
         assert 'mjgate_channel_breaker_total{channel="1",event="cooldown"} 2.0' in metrics
         assert 'mjgate_channel_breaker_total{channel="1",event="re_enabled"} 1.0' in metrics
+        assert 'mjgate_channel_state{channel="2",state="enabled"} 1.0' in metrics
     finally:
         if gateway is not None:
             gateway.stop()

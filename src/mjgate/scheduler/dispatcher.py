@@ -16,6 +16,7 @@ import time
 import structlog
 
 from mjgate import metrics
+from mjgate.channels.admin import health_state
 from mjgate.clock import now_ms
 from mjgate.db import Database
 from mjgate.events import EventBus
@@ -26,6 +27,7 @@ from mjgate.tasks.service import TaskService
 
 log = structlog.get_logger(__name__)
 
+CHANNEL_STATES = ("enabled", "cooldown", "manual_disabled", "auto_disabled")
 BATCH = 200
 SEND_CONCURRENCY = 16
 SAFETY_INTERVAL_S = 5.0
@@ -85,6 +87,7 @@ class Dispatcher:
         """One pass over the queue; returns how many tasks were handed to a channel."""
         now = now_ms()
         await self._expire(now)
+        await self._report_channels(now)
         async with self.db.reading() as conn:
             waiting = await repository.fair_queue(conn, BATCH)
         depth = len(waiting) if len(waiting) < BATCH else await self._depth()
@@ -111,6 +114,14 @@ class Dispatcher:
         # New tasks queue behind the waiting ones for as long as some are left.
         self.service.queue_waiting = depth > taken
         return taken
+
+    async def _report_channels(self, now: int) -> None:
+        """Each channel's health state and slots in use, for /metrics (as the reference data has them)."""
+        for channel in (await self.service.reference.current()).channels.values():
+            state = health_state(channel, now)
+            for name in CHANNEL_STATES:
+                metrics.CHANNEL_STATE.labels(channel=str(channel.id), state=name).set(1 if name == state else 0)
+            metrics.CHANNEL_IN_FLIGHT.labels(channel=str(channel.id)).set(channel.in_flight or 0)
 
     async def _depth(self) -> int:
         async with self.db.reading() as conn:
