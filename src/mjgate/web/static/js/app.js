@@ -252,12 +252,14 @@ async function doLogout() {
 // ------------------------------------------------------------------ router
 
 function teardown() {
-  // A dialog belongs to the page that opened it: a new page closes it (Back from #/tasks/<id>).
-  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+  // The page closes its own dialogs first, as the router's doing (so a task dialog does not take
+  // its closing for the user's and step the address back, as a forced re-render would otherwise).
   if (current && current.cleanup) {
     try { current.cleanup(); } catch (err) { console.error(err); }
   }
   current = null;
+  // A dialog belongs to the page that opened it: a new page closes any left (Back from #/tasks/<id>).
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
 }
 
 async function route({ force = false } = {}) {
