@@ -132,6 +132,10 @@ def test_kill_9_of_the_master_takes_its_workers_along(home, tmp_path):
         assert "rate limits are counted per process" in log.read_text()
         workers = _children(master.pid)
         assert len(workers) == 2
+        # Both workers serving (not one still starting: a kill during startup is another case).
+        deadline = time.monotonic() + 30
+        while not all(f"Started worker-{n}" in log.read_text() for n in (1, 2)) and time.monotonic() < deadline:
+            time.sleep(0.1)
         master.send_signal(signal.SIGKILL)  # the master alone, not its process group
         master.wait()
         deadline = time.monotonic() + 30
