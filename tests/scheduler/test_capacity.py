@@ -4,7 +4,6 @@ simulators that run 3 tasks and queue 2 each; 200 submits from 4 users at once."
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 
 import httpx
@@ -12,6 +11,7 @@ from sqlalchemy import func, select
 
 from mjgate.billing.ledger import ledger_balance
 from mjgate.models import LedgerEntry, Task, User
+from tests.scheduler.helpers import wait_until_all_finished
 from tests.factories import make_channel, make_key, make_user
 from tests.fixtures.live import start_gateway
 from tests.fixtures.simulator import start_simulator_process
@@ -47,15 +47,7 @@ async def test_two_full_channels_queue_fairly_and_never_overflow(db, db_url, tmp
             ids = [a["result"] for a in answers]
             queued_ids = {a["result"] for a in answers if a["code"] == 22}
 
-            deadline = time.monotonic() + 240
-            while True:
-                async with db.read() as session:
-                    unfinished = await session.scalar(select(func.count()).select_from(Task).where(
-                        Task.status.not_in(["SUCCESS", "FAILURE", "CANCEL"])))
-                if not unfinished:
-                    break
-                assert time.monotonic() < deadline, f"{unfinished} tasks still unfinished"
-                await asyncio.sleep(0.5)
+            await wait_until_all_finished(db, 240)
 
         async with db.read() as session:
             statuses = Counter((await session.scalars(select(Task.status).where(Task.mj_id.in_(ids)))).all())

@@ -5,15 +5,15 @@ dispatches everything that was queued."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from mjgate.billing.ledger import ledger_balance
 from mjgate.models import LedgerEntry, Task, User
+from tests.scheduler.helpers import wait_until_all_finished
 from tests.factories import make_channel, make_key, make_user
 from tests.fixtures.live import start_gateway
 from tests.fixtures.simulator import start_simulator_process
@@ -45,15 +45,7 @@ async def test_two_instances_share_the_queue_and_survive_kill_9(db, db_url, tmp_
         await asyncio.sleep(1.0)  # some dispatched, most still queued
         b.stop(kill=True)
 
-        deadline = time.monotonic() + 90
-        while True:
-            async with db.read() as session:
-                unfinished = await session.scalar(select(func.count()).select_from(Task).where(
-                    Task.status.not_in(["SUCCESS", "FAILURE", "CANCEL"])))
-            if not unfinished:
-                break
-            assert time.monotonic() < deadline, f"{unfinished} tasks unfinished after the kill"
-            await asyncio.sleep(0.5)
+        await wait_until_all_finished(db, 90, "unfinished after the kill")
 
         prompts = [r["json"]["prompt"] for r in sim.requests() if r["path"].endswith("/submit/imagine")]
         assert len(prompts) == len(set(prompts)), Counter(prompts).most_common(3)  # never dispatched twice

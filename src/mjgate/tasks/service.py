@@ -364,12 +364,11 @@ class TaskService:
             return (await slots.queue_positions(conn, [task])).get(task.id, 0)
 
         ahead = await self.db.run_transaction(write)
-        if ahead is not None:
-            self.queue_waiting = True
         if ahead is None:  # finished meanwhile (adopted by an upstream callback, or cancelled)
             async with self.db.reading() as session:
                 fresh = await repository.get(session, task.id)
             return Accepted(fresh or task, "Submit success")
+        self.queue_waiting = True
         log.info("task queued in the gateway", task=task.mj_id, ahead=ahead)
         return Accepted(task, f"In queue, {ahead} tasks ahead", ahead, {"numberOfQueues": ahead}, queued=True)
 
