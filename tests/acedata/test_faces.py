@@ -18,7 +18,6 @@ from mjgate.config import Settings
 from tests.acedata.conftest import PNG_DATA_URI, Ace, make_ace
 from tests.acedata.test_imagine import Receiver
 
-sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 EDITS_PRICE = int(0.1 * QUOTA_PER_USD)
 VIDEO_PRICE = int(0.8 * QUOTA_PER_USD)
 
@@ -67,7 +66,6 @@ async def test_edits_sync_with_mask_on_every_database(ace, simulator_session):
     assert up["success"] is True and up["image_url"]
 
 
-@sqlite_only
 async def test_edits_bad_input_is_a_400_and_costs_nothing(ace, simulator_session):
     for body, words in (({"prompt": "x"}, "image_url is required"),
                         ({"image_url": PNG_DATA_URI}, "prompt"),
@@ -83,7 +81,6 @@ async def test_edits_bad_input_is_a_400_and_costs_nothing(ace, simulator_session
     assert (await ace.relay.balances())["used"] == 0
 
 
-@sqlite_only
 async def test_edits_async_then_retrieve(ace):
     answer = await ace.ok("/midjourney/edits", {"image_url": PNG_DATA_URI, "prompt": "a blue hat", "async": True})
     assert set(answer) == {"success", "task_id", "trace_id"}
@@ -91,7 +88,6 @@ async def test_edits_async_then_retrieve(ace):
     assert item["response"]["success"] is True and item["response"]["image_url"]
 
 
-@sqlite_only
 async def test_edits_ndjson_streams_then_ends_with_the_result(ace):
     lines = await ndjson_lines(ace, "/midjourney/edits", {"image_url": PNG_DATA_URI, "prompt": "a paper boat"})
     assert len(lines) >= 2 and all(line["task_id"] == lines[0]["task_id"] for line in lines)
@@ -102,7 +98,6 @@ async def test_edits_ndjson_streams_then_ends_with_the_result(ace):
 # ------------------------------------------------------------------ split_images
 
 
-@sqlite_only
 async def test_split_images_are_four_real_quarters_of_the_grid(ace, client, app, tmp_path):
     answer = await ace.imagine({"prompt": "four seasons of one tree", "split_images": True})
     urls = answer["image_urls"]
@@ -131,7 +126,6 @@ async def test_split_images_are_four_real_quarters_of_the_grid(ace, client, app,
     assert "image_urls" not in plain
 
 
-@sqlite_only
 async def test_split_images_only_for_grids(ace):
     grid = await ace.imagine({"prompt": "a lantern", "split_images": True})
     assert len(grid["image_urls"]) == 4
@@ -174,7 +168,6 @@ async def test_video_generate_and_extend_on_every_database(ace, client, simulato
     assert row["video_url"] == answer["video_urls"][0] and json.loads(row["video_urls"]) == answer["video_urls"]
 
 
-@sqlite_only
 async def test_video_refusals(ace, simulator_session):
     grid = await ace.generate()
     cases = (({"action": "generate", "prompt": "x"}, 400, "image_url is required"),
@@ -190,7 +183,6 @@ async def test_video_refusals(ace, simulator_session):
     assert upstream_calls(simulator_session, "/submit/video") == []
 
 
-@sqlite_only
 async def test_video_ndjson(ace):
     lines = await ndjson_lines(ace, "/midjourney/videos", {"prompt": "a candle flame", "image_url": PNG_DATA_URI})
     assert lines[-1]["success"] is True and len(lines[-1]["video_urls"]) == 4
@@ -200,7 +192,6 @@ async def test_video_ndjson(ace):
 # ------------------------------------------------------------------ shorten
 
 
-@sqlite_only
 async def test_shorten_sync_and_ndjson(ace, simulator_session):
     prompt = "a very long and winding prompt about a fox in a snowy birch forest at dawn --ar 3:2"
     answer = await ace.ok("/midjourney/shorten", {"prompt": prompt})
@@ -219,7 +210,6 @@ async def test_shorten_sync_and_ndjson(ace, simulator_session):
 # ------------------------------------------------------------------ callbacks
 
 
-@sqlite_only
 async def test_callback_url_for_edits_videos_and_shorten(db, db_url, tmp_path, simulator_session):
     settings = Settings(database_url=db_url, data_dir=tmp_path / "data", secret_key="cb-secret",
                         poller_enabled=True, poller_interval_s=0.1, webhook_allow_private=True)

@@ -18,7 +18,6 @@ from PIL import Image
 from mjgate.images.signing import signed_image_path
 from tests.acedata.conftest import app_with, make_ace
 
-sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def upstream_calls(sim, fragment: str) -> list[dict]:
@@ -39,7 +38,6 @@ async def test_describe_of_an_earlier_tasks_own_image_url(ace, client, simulator
     assert sent.startswith("data:image/png;base64,") and decoded(sent) == served
 
 
-@sqlite_only
 async def test_own_urls_feed_edits_videos_image_prompts_and_split_parts(ace, client, simulator_session):
     grid = await ace.imagine({"prompt": "a red kite", "split_images": True})
     served = (await client.get(grid["image_url"])).content
@@ -66,7 +64,6 @@ async def test_own_urls_feed_edits_videos_image_prompts_and_split_parts(ace, cli
     assert Image.open(io.BytesIO(described)).size == Image.open(io.BytesIO(part)).size
 
 
-@sqlite_only
 async def test_only_validly_signed_urls_of_this_gateway_are_ours(ace, simulator_session):
     grid = await ace.generate("a quiet harbour")
     parts = urlsplit(grid["image_url"])
@@ -89,7 +86,6 @@ async def test_only_validly_signed_urls_of_this_gateway_are_ours(ace, simulator_
     assert (await ace.relay.balances())["used"] > 0  # only the imagine
 
 
-@sqlite_only
 async def test_public_url_host_is_ours_too(db, db_url, tmp_path, simulator_session):
     application = app_with(db_url, tmp_path, public_url="https://mj.example.org")
     async with application.router.lifespan_context(application):
@@ -105,7 +101,6 @@ async def test_public_url_host_is_ours_too(db, db_url, tmp_path, simulator_sessi
             assert len((await ace.ok("/midjourney/describe", {"image_url": called}))["descriptions"]) == 4
 
 
-@sqlite_only
 async def test_own_url_of_an_imageless_or_unknown_task(ace, simulator_session):
     shortened = await ace.ok("/midjourney/shorten", {"prompt": "a long prompt about lanterns"})
     url = "http://gateway.test" + signed_image_path("test-secret-key", shortened["task_id"], 3600)

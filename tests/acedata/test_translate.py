@@ -11,7 +11,6 @@ from aiohttp import web
 from mjgate.translation import chat_url, split_prompt
 from tests.acedata.conftest import PNG_DATA_URI, app_with, make_ace
 
-sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 DICTIONARY = {"一只红色的狐狸在雪中": "a red fox in the snow", "给它戴上围巾": "give it a scarf",
               "海浪拍打沙滩": "waves lapping at the sand", "精致,无暇,洁白的天使": "Exquisite, flawless, pure white angel"}
 
@@ -63,7 +62,6 @@ async def ace_with_translator(db, db_url, tmp_path, sim, stub: ChatStub | None):
     return await make_ace(client, db, sim), lifespan, client
 
 
-@sqlite_only
 async def test_without_a_translator_it_is_not_implemented_and_free(db, db_url, tmp_path, simulator_session):
     ace, lifespan, client = await ace_with_translator(db, db_url, tmp_path, simulator_session, None)
     try:
@@ -86,7 +84,6 @@ async def test_without_a_translator_it_is_not_implemented_and_free(db, db_url, t
         await lifespan.__aexit__(None, None, None)
 
 
-@sqlite_only
 async def test_translate_and_translation_true(db, db_url, tmp_path, simulator_session):
     async with ChatStub() as stub:
         ace, lifespan, client = await ace_with_translator(db, db_url, tmp_path, simulator_session, stub)
@@ -131,7 +128,6 @@ async def test_translate_and_translation_true(db, db_url, tmp_path, simulator_se
             await lifespan.__aexit__(None, None, None)
 
 
-@sqlite_only
 async def test_a_failing_translator_refuses_before_any_charge(db, db_url, tmp_path, simulator_session):
     async with ChatStub(status=503) as stub:
         ace, lifespan, client = await ace_with_translator(db, db_url, tmp_path, simulator_session, stub)

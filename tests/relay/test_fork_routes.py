@@ -11,7 +11,6 @@ import pytest
 from mjgate.billing.pricing import QUOTA_PER_USD
 from tests.fixtures.relay import add_simulator_channel, make_relay
 
-sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 PNG_B64 = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 RETEXTURE_PRICE = int(0.1 * QUOTA_PER_USD)
 VIDEO_SWAP_PRICE = int(0.05 * QUOTA_PER_USD)
@@ -47,7 +46,6 @@ async def test_retexture_and_video_swap_on_every_database(client, db, simulator_
     assert money["used"] == RETEXTURE_PRICE + VIDEO_SWAP_PRICE and money["quota"] == money["ledger"]
 
 
-@sqlite_only
 async def test_retexture_image_by_url_and_mode_prefix(client, db, simulator_session):
     relay = await make_relay(client, db)
     await add_simulator_channel(db, simulator_session)
@@ -81,7 +79,6 @@ async def test_retexture_image_by_url_and_mode_prefix(client, db, simulator_sess
     assert (await relay.fetch(answer["result"]))["prompt"] == f"{grid['imageUrl']} a teapot in a garden"
 
 
-@sqlite_only
 @pytest.mark.parametrize("path,body,words", [
     ("/mj/submit/retexture", {"image": PNG_B64}, "prompt"),
     ("/mj/submit/retexture", {"prompt": "x"}, "image"),

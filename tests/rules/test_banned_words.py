@@ -15,7 +15,6 @@ from tests.fixtures.app import gateway_settings
 from tests.fixtures.live import _env, cli
 from tests.fixtures.relay import PLENTY, add_simulator_channel, make_relay
 
-sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def test_matching_ignores_case_and_punctuation_but_not_word_edges():
@@ -135,7 +134,6 @@ async def test_the_upstream_refusal_is_released_and_counted(strict, db, simulato
     assert "may not submit" in (await relay.post("/mj/submit/imagine", {"prompt": "a boat"}))["description"]
 
 
-@sqlite_only
 async def test_console_submit_of_a_banned_word_is_400(client, db, simulator_session):
     admin = await login(client, db, "root", role="admin")
     data(await admin.post("/api/admin/banned-words", {"words": ["forbidden thing"]}), 201)

@@ -83,7 +83,6 @@ async def test_a_rule_prices_the_task_and_its_later_edit_never_changes_the_refun
     assert money["used"] == plain_task.quota and money["quota"] == money["ledger"]
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_bad_rules_are_400_and_rules_can_be_removed(client, db):
     admin = await login(client, db, "root", role="admin")
     assert "price_usd or ratio" in fail(await admin.put("/api/admin/price-rules/r1", {"action": "IMAGINE"}), 400)

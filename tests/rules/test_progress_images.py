@@ -14,7 +14,6 @@ from mjgate.tasks import repository
 from tests.console.helpers import data, login
 from tests.fixtures.relay import add_simulator_channel, make_relay
 
-sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 # Long enough that a refresh (which waits REFRESH_STALE_MS between upstream reads) sees a middle step.
 SLOW = {"step_seconds": 1.2, "steps": 5}
 
@@ -35,7 +34,6 @@ async def _png(client, url: str) -> Image.Image:
     return Image.open(io.BytesIO(resp.content))
 
 
-@sqlite_only
 async def test_fetch_and_list_show_the_progress_image_then_the_result(client, db, simulator_session):
     simulator_session.configure(**SLOW)
     relay = await make_relay(client, db)
@@ -57,7 +55,6 @@ async def test_fetch_and_list_show_the_progress_image_then_the_result(client, db
     assert "progress=" not in done["imageUrl"] and done["imageUrl"] != url
 
 
-@sqlite_only
 async def test_acedata_ndjson_lines_carry_the_progress_image(client, db, simulator_session, monkeypatch):
     monkeypatch.setattr("mjgate.tasks.service.WAIT_REFRESH_S", 0.1)
     simulator_session.configure(**SLOW)
@@ -77,7 +74,6 @@ async def test_acedata_ndjson_lines_carry_the_progress_image(client, db, simulat
     assert lines[-1]["image_url"] and "progress_image_url" not in lines[-1]
 
 
-@sqlite_only
 async def test_the_console_shows_the_progress_image(client, db, simulator_session):
     simulator_session.configure(**SLOW)
     console = await login(client, db, "dora", quota=100_000_000)
