@@ -1,4 +1,5 @@
-"""Reference data in memory: channels, price tables and the banned-word list, which every submit needs and which rarely change.
+"""Reference data in memory: channels, price tables, the banned-word list and the moderation blocks in
+force, which every submit needs and which rarely change.
 
 Read once and reused until something changes them. A change made through mjgate's own code
 (the admin API, the CLI, the console) marks the data stale after its transaction commits
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mjgate.billing.pricing import load_tables
+from mjgate.clock import now_ms
 from mjgate.channels import repository as channels
 from mjgate.invalidation import generation
 from mjgate.models import Channel
@@ -30,6 +32,9 @@ class Snapshot:
     generation: int
     loaded_at: float
     banned: BannedWords = EMPTY
+    # user id -> (until, hits): blocks in force when loaded (moderation/policy.py). One ending
+    # later is checked against the clock, so a block runs out even before the next reload.
+    blocks: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 class ReferenceData:
@@ -54,5 +59,6 @@ class ReferenceData:
                 rows = await channels.all_channels(session)
                 prices = await load_tables(session)
                 banned = BannedWords([(group, word) for _, group, word in await moderation.all_words(session)])
-            self._snapshot = Snapshot({c.id: c for c in rows}, prices, started, time.monotonic(), banned)
+                blocks = await moderation.blocks_in_force(session, now_ms())
+            self._snapshot = Snapshot({c.id: c for c in rows}, prices, started, time.monotonic(), banned, blocks)
             return self._snapshot

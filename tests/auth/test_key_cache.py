@@ -43,3 +43,35 @@ async def test_a_disabled_key_stops_working_at_once_or_within_the_ttl(db, db_url
             assert (await get(second)).status_code == 401
             # Unknown keys are never cached as valid.
             assert (await http.get("/mj/task/list", headers={"Authorization": "Bearer sk-nope"})).status_code == 401
+
+
+async def test_concurrent_misses_of_one_key_read_it_once(db, db_url, tmp_path):
+    """When the entry has expired, 32 requests with the same key at once send one read of the key,
+    not 32 (the stampede the fetch benchmark showed after every expiry)."""
+    from sqlalchemy import event
+
+    app = create_app(gateway_settings(db_url, tmp_path, relay_auth_cache_s=30))
+    user = await make_user(db, "stampede")
+    key = await make_key(db, user["id"])
+    async with app.router.lifespan_context(app):
+        key_reads: list[str] = []
+
+        def count(conn, cursor, statement, *args):
+            if "FROM api_keys" in statement:
+                key_reads.append(statement)
+
+        engines = {app.state.db.read_engine.sync_engine, app.state.db.write_engine.sync_engine}
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", count)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
+            headers = {"Authorization": f"Bearer {key['key']}"}
+            answers = await asyncio.gather(*(http.get("/mj/task/list", headers=headers) for _ in range(32)))
+            assert [a.status_code for a in answers] == [200] * 32
+            assert len(key_reads) == 1, key_reads
+            # A bad key's misses are shared too, and it is still refused every time (never cached).
+            bad = await asyncio.gather(*(http.get("/mj/task/list", headers={"Authorization": "Bearer sk-nope"})
+                                         for _ in range(8)))
+            assert [a.status_code for a in bad] == [401] * 8
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)

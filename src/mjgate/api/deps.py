@@ -61,14 +61,11 @@ async def dashboard_user(request: Request) -> User:
 
 
 async def _cached_user(request: Request, kind: str, token: str, load) -> User | None:
-    cache = request.app.state.key_cache
-    user = cache.get(kind, token)
-    if user is None:
+    async def read() -> User | None:
         async with request.app.state.db.read() as session:
-            user = await load(session)
-        if user is not None:  # an unknown token is never cached
-            cache.put(kind, token, user)
-    return user
+            return await load(session)
+
+    return await request.app.state.key_cache.get_or_load(kind, token, read)
 
 
 async def dashboard_admin(user: Annotated[User, Depends(dashboard_user)]) -> User:

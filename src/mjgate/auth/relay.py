@@ -44,21 +44,18 @@ def _ip_allowed(client_ip: str | None, allowed: list[str]) -> bool:
     return False
 
 
-async def authenticate(request: Request, session: AsyncSession | None = None) -> Caller:
-    """The caller of a relay request; session None opens a short read session only on a cache miss."""
+async def authenticate(request: Request) -> Caller:
+    """The caller of a relay request; a short read of the key and its owner only on a cache miss."""
     token = presented_key(request)
     if not token:
         raise Unauthorized("missing API key: send 'Authorization: Bearer sk-...' or an mj-api-secret header")
+
+    async def load() -> Caller:
+        async with request.app.state.db.read() as session:
+            return await _load_caller(token, session)
+
     cache: AuthCache | None = getattr(request.app.state, "key_cache", None)
-    caller = cache.get("key", token) if cache is not None else None
-    if caller is None:
-        if session is None:
-            async with request.app.state.db.read() as own_session:
-                caller = await _load_caller(token, own_session)
-        else:
-            caller = await _load_caller(token, session)
-        if cache is not None:
-            cache.put("key", token, caller)
+    caller = await (cache.get_or_load("key", token, load) if cache is not None else load())
     _check_caller(request, caller)
     return caller
 

@@ -6,7 +6,7 @@ rules that decide which ones run, and in what order, are in billing/ledger.py.
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import BigInteger, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.clock import now_ms
@@ -32,9 +32,36 @@ async def move_balance(session: AsyncSession, user_id: int, amount: int) -> bool
     return (await session.execute(query)).rowcount == 1
 
 
-def _room(model):
+def _room(table):
     """The row has room for one more unfinished task (no limit, or under it)."""
-    return or_(model.max_in_flight.is_(None), model.in_flight < model.max_in_flight)
+    return or_(table.c.max_in_flight.is_(None), table.c.in_flight < table.c.max_in_flight)
+
+
+# The statements of every submit and refund, built once with bind parameters: building a statement
+# per call cost more CPU than the database spends running it (bench/floor.py, docs/benchmarks.md).
+_USERS, _KEYS, _TASKS = User.__table__, ApiKey.__table__, Task.__table__
+_PRICE = bindparam("price", type_=BigInteger)
+_AMOUNT = bindparam("amount", type_=BigInteger)
+_TAKE_FOR_TASK = (
+    update(_USERS).where(_USERS.c.id == bindparam("user_id"), _USERS.c.quota >= _PRICE, _room(_USERS))
+    .values(quota=_USERS.c.quota - _PRICE, used_quota=_USERS.c.used_quota + _PRICE,
+            request_count=_USERS.c.request_count + 1, task_count=_USERS.c.task_count + 1,
+            in_flight=_USERS.c.in_flight + 1)
+)
+_TAKE_FROM_UNLIMITED_KEY = (update(_KEYS).where(_KEYS.c.id == bindparam("key_id"), _room(_KEYS))
+                            .values(used_quota=_KEYS.c.used_quota + _PRICE, in_flight=_KEYS.c.in_flight + 1))
+_TAKE_FROM_KEY = (_TAKE_FROM_UNLIMITED_KEY.where(_KEYS.c.remain_quota >= _PRICE)
+                  .values(remain_quota=_KEYS.c.remain_quota - _PRICE))
+_CLAIM_GIVE_BACK = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.refunded_at.is_(None),
+                                         _TASKS.c.quota > 0)
+                    .values(refunded_at=bindparam("now")))
+_RETURN_TO_USER = (update(_USERS).where(_USERS.c.id == bindparam("user_id"))
+                   .values(quota=_USERS.c.quota + _AMOUNT, used_quota=_USERS.c.used_quota - _AMOUNT))
+_RETURN_TO_KEY = update(_KEYS).where(_KEYS.c.id == bindparam("key_id")).values(
+    used_quota=_KEYS.c.used_quota - _AMOUNT,
+    # An unlimited key's remain_quota means nothing; leave it alone.
+    remain_quota=case((_KEYS.c.unlimited.is_(False), _KEYS.c.remain_quota + _AMOUNT), else_=_KEYS.c.remain_quota),
+)
 
 
 async def take_for_task(session: AsyncSession, user_id: int, price: int) -> bool:
@@ -42,21 +69,13 @@ async def take_for_task(session: AsyncSession, user_id: int, price: int) -> bool
     limit; count the request, the task (inserted in the same transaction: users.task_count stays its
     exact count) and the slot it holds until it finishes. One UPDATE for all of it: the user's row
     is the one every submit of theirs writes anyway."""
-    taken = await session.execute(
-        update(User).where(User.id == user_id, User.quota >= price, _room(User))
-        .values(quota=User.quota - price, used_quota=User.used_quota + price, request_count=User.request_count + 1,
-                task_count=User.task_count + 1, in_flight=User.in_flight + 1)
-    )
-    return taken.rowcount == 1
+    return (await session.execute(_TAKE_FOR_TASK, {"user_id": user_id, "price": price})).rowcount == 1
 
 
 async def take_from_key(session: AsyncSession, key: ApiKey, price: int) -> bool:
     """Count a price and a slot against a key, within its limits unless it is unlimited."""
-    query = (update(ApiKey).where(ApiKey.id == key.id, _room(ApiKey))
-             .values(used_quota=ApiKey.used_quota + price, in_flight=ApiKey.in_flight + 1))
-    if not key.unlimited:
-        query = query.where(ApiKey.remain_quota >= price).values(remain_quota=ApiKey.remain_quota - price)
-    return (await session.execute(query)).rowcount == 1
+    query = _TAKE_FROM_UNLIMITED_KEY if key.unlimited else _TAKE_FROM_KEY
+    return (await session.execute(query, {"key_id": key.id, "price": price})).rowcount == 1
 
 
 async def at_in_flight_limit(session: AsyncSession, model, row_id: int) -> int | None:
@@ -69,25 +88,15 @@ async def at_in_flight_limit(session: AsyncSession, model, row_id: int) -> int |
 
 async def claim_give_back(session: AsyncSession, task: Task) -> bool:
     """Mark a charged task as given back, once: the compare-and-set that guards every refund."""
-    claimed = await session.execute(
-        update(Task).where(Task.id == task.id, Task.refunded_at.is_(None), Task.quota > 0).values(refunded_at=now_ms())
-    )
-    return claimed.rowcount == 1
+    return (await session.execute(_CLAIM_GIVE_BACK, {"task_id": task.id, "now": now_ms()})).rowcount == 1
 
 
 async def return_to_user(session: AsyncSession, user_id: int, amount: int) -> None:
-    await session.execute(update(User).where(User.id == user_id)
-                          .values(quota=User.quota + amount, used_quota=User.used_quota - amount))
+    await session.execute(_RETURN_TO_USER, {"user_id": user_id, "amount": amount})
 
 
 async def return_to_key(session: AsyncSession, key_id: int, amount: int) -> None:
-    await session.execute(
-        update(ApiKey).where(ApiKey.id == key_id).values(
-            used_quota=ApiKey.used_quota - amount,
-            # An unlimited key's remain_quota means nothing; leave it alone.
-            remain_quota=case((ApiKey.unlimited.is_(False), ApiKey.remain_quota + amount), else_=ApiKey.remain_quota),
-        )
-    )
+    await session.execute(_RETURN_TO_KEY, {"key_id": key_id, "amount": amount})
 
 
 async def ledger_balance(session: AsyncSession, user_id: int) -> int:

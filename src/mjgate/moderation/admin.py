@@ -85,4 +85,5 @@ async def lift(session, user_id: int, actor_user_id: int | None = None) -> int:
     lifted = await repository.lift_blocks(session, user_id, actor_user_id, now_ms())
     if not lifted:
         raise NotFound("this user is not blocked")
+    stale_after_commit(session)  # the blocks in force are reference data
     return lifted

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 
 from mjgate.clock import now_ms
 from mjgate.errors import Forbidden, GatewayError, Kind
+from mjgate.invalidation import stale_after_commit
 from mjgate.moderation import repository
 from mjgate.moderation.words import BannedWords, Hit
 
@@ -63,10 +64,11 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def ensure_not_blocked(conn, user_id: int) -> None:
-    block = await repository.active_block(conn, user_id, now_ms())
-    if block is not None:
-        raise Forbidden(f"this account may not submit until {_iso(block.until)}: {block.hits} prompts with banned "
+def ensure_not_blocked(blocks: dict[int, tuple[int, int]], user_id: int) -> None:
+    """`blocks`: the blocks in force (reference data: reloaded whenever one is added or lifted)."""
+    until, hits = blocks.get(user_id, (0, 0))
+    if until > now_ms():
+        raise Forbidden(f"this account may not submit until {_iso(until)}: {hits} prompts with banned "
                         f"words within a day; an administrator can lift the block")
 
 
@@ -83,13 +85,15 @@ async def record_hit(conn, user_id: int, word: str, source: str, task_id: int | 
         return False
     earlier = await repository.count_blocks(conn, user_id, now - BLOCK_MEMORY_DAYS * DAY_MS)
     await repository.add_block(conn, user_id, hits, policy.block_minutes * 2 ** min(earlier, MAX_DOUBLINGS), now)
+    stale_after_commit(conn)  # every instance's reference data reloads its blocks
     return True
 
 
-async def screen(db, words: BannedWords, user_id: int, *texts: str | None) -> None:
-    """Before any charge: refuse a blocked user, and a prompt with a banned word (counting the hit)."""
-    async with db.reading() as conn:
-        await ensure_not_blocked(conn, user_id)
+async def screen(db, reference, user_id: int, *texts: str | None) -> None:
+    """Before any charge: refuse a blocked user, and a prompt with a banned word (counting the hit).
+    `reference`: the reference-data snapshot, which holds the word list and the blocks in force."""
+    ensure_not_blocked(reference.blocks, user_id)
+    words: BannedWords = reference.banned
     hit = words.find(*texts)
     if hit is None:
         return

@@ -54,6 +54,14 @@ async def active_block(conn, user_id: int, now: int):
     return (await conn.execute(query)).first()
 
 
+async def blocks_in_force(conn, now: int) -> dict[int, tuple[int, int]]:
+    """user id -> (until, hits) of the block in force that ends last, for every blocked user (few)."""
+    rows = await conn.execute(select(BLOCKS.c.user_id, BLOCKS.c.until, BLOCKS.c.hits)
+                              .where(BLOCKS.c.until > now, BLOCKS.c.lifted_at.is_(None))
+                              .order_by(BLOCKS.c.until))
+    return {r.user_id: (r.until, r.hits) for r in rows}
+
+
 async def last_block_start(conn, user_id: int) -> int:
     query = select(func.max(BLOCKS.c.created_at)).where(BLOCKS.c.user_id == user_id)
     return int(await conn.scalar(query) or 0)

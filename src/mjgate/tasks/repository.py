@@ -171,15 +171,30 @@ def _write(task, values: dict) -> None:
         setattr(task, key, value)
 
 
+# Updates of one task by id, built once. The SET clause comes from the keys of the parameters
+# (SQLAlchemy compiles and caches one statement per set of keys), so no statement is built per call;
+# building one costs more CPU than the database spends running it. WHERE parameters end in "_"
+# because column names are reserved for SET.
+_UNFINISHED = TASKS.c.status.not_in(sorted(TERMINAL_STATUSES))
+_SET_IF_NOT_SUBMITTED = update(TASKS).where(TASKS.c.id == bindparam("id_"), TASKS.c.upstream_id.is_(None), _UNFINISHED)
+_SET_IF_NO_CODE = update(TASKS).where(TASKS.c.id == bindparam("id_"), TASKS.c.code.is_(None))
+_SET_IF_UNCHANGED = update(TASKS).where(TASKS.c.id == bindparam("id_"), TASKS.c.updated_at == bindparam("updated_at_"),
+                                        _UNFINISHED)
+_SET_IF_UNCHANGED_AND_LEASED = _SET_IF_UNCHANGED.where(TASKS.c.lease_owner == bindparam("lease_owner_"))
+_QUIET_POLLS = (update(TASKS)
+                .where(TASKS.c.id.in_(bindparam("ids_", expanding=True)), TASKS.c.lease_owner == bindparam("lease_owner_"),
+                       _UNFINISHED)
+                .values(poll_attempts=TASKS.c.poll_attempts + 1, upstream_missing=0, lease_owner=None, lease_until=None))
+
+
 async def record_submitted(conn, task, values: dict) -> bool:
     """The upstream's answer to the submit of a task that has none yet. False when the upstream's
     own callback got there first (the task was adopted, and may be further along): then only the
     submit code is kept, once."""
-    result = await conn.execute(update(Task).where(Task.id == task.id, Task.upstream_id.is_(None),
-                                                   Task.status.not_in(TERMINAL_STATUSES)).values(**values))
+    result = await conn.execute(_SET_IF_NOT_SUBMITTED, {**values, "id_": task.id})
     if result.rowcount != 1:
         if "code" in values:
-            await conn.execute(update(Task).where(Task.id == task.id, Task.code.is_(None)).values(code=values["code"]))
+            await conn.execute(_SET_IF_NO_CODE, {"code": values["code"], "id_": task.id})
         return False
     _write(task, values)
     return True
@@ -187,27 +202,22 @@ async def record_submitted(conn, task, values: dict) -> bool:
 
 async def record_refused(conn, task, values: dict) -> None:
     """A submit refused before any upstream took it (the first answer wins: `code` is written once)."""
-    await conn.execute(update(Task).where(Task.id == task.id, Task.code.is_(None)).values(**values))
+    await conn.execute(_SET_IF_NO_CODE, {**values, "id_": task.id})
     _write(task, values)
 
 
 async def compare_and_set(conn, task, values: dict, *, lease_owner: str | None = None) -> bool:
     """Write `values` if the row is still as it was read (same updated_at, not terminal, the lease held)."""
-    query = (update(Task)
-             .where(Task.id == task.id, Task.updated_at == task.updated_at, Task.status.not_in(TERMINAL_STATUSES))
-             .values(**values))
-    if lease_owner is not None:
-        query = query.where(Task.lease_owner == lease_owner)
-    return (await conn.execute(query)).rowcount == 1
+    params = {**values, "id_": task.id, "updated_at_": task.updated_at}
+    if lease_owner is None:
+        return (await conn.execute(_SET_IF_UNCHANGED, params)).rowcount == 1
+    return (await conn.execute(_SET_IF_UNCHANGED_AND_LEASED, {**params, "lease_owner_": lease_owner})).rowcount == 1
 
 
 async def record_quiet_polls(conn, ids: list[int], *, lease_owner: str, updated_at: int, next_poll_at: int) -> None:
     """Polls that found nothing new: count them, schedule the next, release the lease."""
-    await conn.execute(
-        update(Task).where(Task.id.in_(ids), Task.lease_owner == lease_owner, Task.status.not_in(TERMINAL_STATUSES))
-        .values(poll_attempts=Task.poll_attempts + 1, upstream_missing=0, updated_at=updated_at,
-                next_poll_at=next_poll_at, lease_owner=None, lease_until=None)
-    )
+    await conn.execute(_QUIET_POLLS, {"ids_": ids, "lease_owner_": lease_owner, "updated_at": updated_at,
+                                      "next_poll_at": next_poll_at})
 
 
 async def adopt(conn, task, upstream_id: str, channel_id: int) -> bool:

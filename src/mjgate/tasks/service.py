@@ -161,7 +161,7 @@ class TaskService:
     async def _screen(self, caller: Caller, *texts) -> None:
         """Moderation before money: the prompt the client sent (a follow-up's inherited one was checked
         with its parent), and whether the user is blocked."""
-        await moderation.screen(self.db, (await self.reference.current()).banned, caller.user.id, *texts)
+        await moderation.screen(self.db, await self.reference.current(), caller.user.id, *texts)
 
     async def _resolve(self, caller: Caller, spec: SubmitSpec) -> SubmitSpec:
         """Fill a follow-up's parent and the fields it inherits; check the button pressed."""
