@@ -458,8 +458,10 @@ class Driver:
             if direct:
                 url = f"{base}/__sim/big-image?mb={self.args.image_mb}"
             else:
+                from mjgate.auth.keyring import IMAGE_URL, Keyring
                 from mjgate.images.signing import signed_image_path
-                url = base + signed_image_path(SECRET_KEY, IMAGE_MJ_ID, 600)
+                # Signed with the image-URL key, as both sides hand their URLs out.
+                url = base + signed_image_path(Keyring(SECRET_KEY).key(IMAGE_URL), IMAGE_MJ_ID, 600)
             size = self.args.image_mb * 1024 * 1024
 
             async def image(worker, i):

@@ -59,14 +59,16 @@ JSON_FIELDS = ("video_urls", "buttons", "properties", "request")
 @dataclass
 class Config:
     database_url: str
-    secret_key: str
+    secret_key: str  # the image-URL key, derived from the master as mjgate's auth/keyring.py does
     upstream_url: str
     upstream_secret: str
     channel_id: int
 
     @classmethod
     def from_env(cls) -> Config:
-        return cls(os.environ["FLOOR_DATABASE_URL"], os.environ["FLOOR_SECRET_KEY"],
+        master = os.environ["FLOOR_SECRET_KEY"]
+        image_key = hmac.new(master.encode(), b"mjgate:image-url:v1", hashlib.sha256).hexdigest()
+        return cls(os.environ["FLOOR_DATABASE_URL"], image_key,
                    os.environ["FLOOR_UPSTREAM_URL"].rstrip("/"), os.environ.get("FLOOR_UPSTREAM_SECRET", ""),
                    int(os.environ["FLOOR_CHANNEL_ID"]))
 
@@ -554,7 +556,7 @@ async def own_tasks(request: Request):
     store = request.app.state.store
     # A schema with users.task_count (mjgate's migration 0004) keeps the total there; before it, it is counted.
     counted = request.app.state.counts_tasks
-    columns = "id, status, task_count" if counted else "id, status"
+    columns = "id, username, status, task_count" if counted else "id, username, status"
     rows = await store.read(f"SELECT {columns} FROM users WHERE access_token_hash = ?", sha256_hex(token)) if token else []
     if not rows or not claimed.isdigit() or int(claimed) != rows[0]["id"] or rows[0]["status"] != "enabled":
         return JSONResponse({"success": False, "message": "invalid access token"}, status_code=401)
@@ -571,7 +573,8 @@ async def own_tasks(request: Request):
     items = []
     if offset < total:
         base, secret_key = base_url(request), request.app.state.config.secret_key
-        items = [newapi_item(_decoded(r), base, secret_key) for r in await store.read(PAGE_SQL, user_id, size, offset)]
+        items = [{**newapi_item(_decoded(r), base, secret_key), "username": rows[0]["username"]}
+                 for r in await store.read(PAGE_SQL, user_id, size, offset)]
     return JSONResponse({"success": True, "message": "",
                          "data": {"items": items, "total": int(total), "page": page, "page_size": size}})
 

@@ -41,7 +41,13 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Listen address of `mjgate serve`.")
     port: int = Field(3000, description="Listen port of `mjgate serve`.")
-    db_pool_size: int = Field(10, description="Connections per engine (PostgreSQL/MySQL) or SQLite readers.")
+    db_pool_size: int = Field(
+        20, description="Connections kept open per engine (PostgreSQL/MySQL; SQLite: readers, at most 8). Size it to "
+        "the database work in flight at once, not to the clients: a request holds a connection only while its "
+        "statements run, never while the upstream answers.")
+    db_max_overflow: int = Field(
+        10, description="Extra PostgreSQL/MySQL connections opened in a burst beyond MJGATE_DB_POOL_SIZE, closed "
+        "again when they come back to a full pool (opening one costs more than the query it serves).")
     pg_statement_cache_size: int = Field(
         100, description="asyncpg prepared statement cache; set 0 behind PgBouncer in transaction mode."
     )

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import structlog
+from sqlalchemy.orm import configure_mappers
 
 from mjgate.api.callbacks import notify_path
 from mjgate.auth import keyring
@@ -54,7 +55,8 @@ class Resources:
         self.links = Links(self.keyring.key(keyring.IMAGE_URL), settings.image_url_ttl_s, settings.public_url,
                            accepted_keys=self.keyring.accepted(keyring.IMAGE_URL))
         self.notify_key = self.keyring.key(keyring.NOTIFY_URL)
-        self.db = Database(settings.database_url, pool_size=settings.db_pool_size,
+        configure_mappers()  # now, not inside the first requests (12 ms, and 6% of a short profile's samples)
+        self.db = Database(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
                            pg_statement_cache_size=settings.pg_statement_cache_size)
         # One HTTP session per process for every upstream call and image relay.
         self.http = aiohttp.ClientSession(

@@ -50,6 +50,19 @@ def dialect_of(url: str) -> str:
     return make_url(normalize_url(url)).get_backend_name()
 
 
+def _no_tls_on_loopback(url: str) -> dict:
+    """asyncpg asks every new connection for TLS first (sslmode "prefer"). To a server on this
+    machine TLS protects nothing and costs a handshake per connection, so it is off there unless
+    the URL asks for it (ssl= or sslmode=)."""
+    parsed = make_url(url)
+    if "ssl" in parsed.query or "sslmode" in parsed.query:
+        return {}
+    host = parsed.host or parsed.query.get("host") or ""
+    if host in ("", "localhost", "::1") or host.startswith("127.") or host.startswith("/"):
+        return {"ssl": False}
+    return {}
+
+
 def ensure_sqlite_dir(url: str) -> None:
     """SQLite creates its file but not the directory around it."""
     parsed = make_url(url)
@@ -60,7 +73,7 @@ def ensure_sqlite_dir(url: str) -> None:
 class Database:
     """Owns the engines; hands out write sessions (a transaction) and read sessions."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, pg_statement_cache_size: int = 100):
+    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10, pg_statement_cache_size: int = 100):
         self.url = normalize_url(url)
         self.dialect = dialect_of(self.url)
         if self.dialect == "sqlite":
@@ -71,9 +84,10 @@ class Database:
             # No pre-ping: it cost a BEGIN; ROLLBACK round trip on every checkout (16% of a fetch).
             # Connections are recycled before servers drop idle ones, and a connection that died
             # anyway is invalidated by the pool and answered as 503 (db/faults.py).
-            kwargs: dict = {"pool_size": pool_size, "max_overflow": pool_size, "pool_recycle": POOL_RECYCLE_S}
+            kwargs: dict = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_recycle": POOL_RECYCLE_S}
             if self.dialect == "postgresql":
-                kwargs["connect_args"] = {"prepared_statement_cache_size": pg_statement_cache_size}
+                kwargs["connect_args"] = {"prepared_statement_cache_size": pg_statement_cache_size,
+                                          **_no_tls_on_loopback(self.url)}
             elif self.dialect == "mysql":
                 # READ COMMITTED: lease claims and conditional updates see other instances'
                 # commits instead of a repeatable-read snapshot.

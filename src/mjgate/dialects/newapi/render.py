@@ -16,7 +16,9 @@ def ms_to_s(value: int | None) -> int:
     return (value or 0) // 1000
 
 
-def task_item(task: Task, request: Request, *, admin: bool, username: str | None = None) -> dict:
+def task_item(task: Task, request: Request, *, admin: bool, username: str | None = None,
+              base_url: str | None = None) -> dict:
+    """`base_url`: the gateway's public base for image links (computed once per page by the caller)."""
     links = request.app.state.links
     item = {
         "id": task.id,
@@ -26,7 +28,7 @@ def task_item(task: Task, request: Request, *, admin: bool, username: str | None
         "prompt_en": task.prompt_en,
         "status": task.status,
         "progress": task.progress,
-        "image_url": links.image_url(task, public_base_url(request)),
+        "image_url": links.image_url(task, base_url or public_base_url(request)),
         "video_url": task.video_url,
         "video_urls": json.dumps(task.video_urls or [], ensure_ascii=False),
         "submit_time": ms_to_s(task.submit_time),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from mjgate.api.deps import AdminUser, CurrentUser
+from mjgate.api.deps import AdminUser, CurrentUser, public_base_url
 from mjgate.api.routing import dialect_route
 from mjgate.dialects.newapi.render import error_reply, task_item
 from mjgate.errors import BadRequest
+from mjgate.models import User
 from mjgate.models.channel import MODES
 from mjgate.models.task import STATUSES
 from mjgate.tasks.actions import ACTIONS
@@ -99,16 +100,20 @@ def _filter(request: Request, *, user_id: int | None, allow_channel: bool) -> Ta
                       mode=mode, prompt=prompt, username=username)
 
 
-async def _page(request: Request, flt: TaskFilter, *, admin: bool) -> dict:
+async def _page(request: Request, flt: TaskFilter, *, admin: bool, owner: User | None = None) -> dict:
+    """One page; `owner`: every task is theirs (/api/mj/self), so their name needs no query."""
     page, size = _paging(request)
     async with request.app.state.db.reading() as conn:
         tasks, total = await list_tasks(conn, flt, (page - 1) * size, size)
-        names = await usernames_by_id(conn, {t.user_id for t in tasks})
+        names = {owner.id: owner.username} if owner is not None else \
+            await usernames_by_id(conn, {t.user_id for t in tasks})
+    base_url = public_base_url(request)
     return {
         "success": True,
         "message": "",
         "data": {
-            "items": [task_item(t, request, admin=admin, username=names.get(t.user_id, "")) for t in tasks],
+            "items": [task_item(t, request, admin=admin, username=names.get(t.user_id, ""), base_url=base_url)
+                      for t in tasks],
             "total": total,
             "page": page,
             "page_size": size,
@@ -119,7 +124,7 @@ async def _page(request: Request, flt: TaskFilter, *, admin: bool) -> dict:
 @router.get("/api/mj/self", summary="The caller's own Midjourney tasks")
 @router.get("/api/mj/self/", include_in_schema=False)
 async def list_own_tasks(request: Request, user: CurrentUser) -> dict:
-    return await _page(request, _filter(request, user_id=user.id, allow_channel=False), admin=False)
+    return await _page(request, _filter(request, user_id=user.id, allow_channel=False), admin=False, owner=user)
 
 
 @router.get("/api/mj/", summary="Every user's Midjourney tasks (admin)")
