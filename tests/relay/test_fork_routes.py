@@ -40,10 +40,25 @@ async def test_retexture_and_video_swap_on_every_database(client, db, simulator_
     swapped = await relay.wait(swap["result"])
     assert swapped["status"] == "SUCCESS" and swapped["action"] == "SWAP_VIDEO_FACE"
     assert swapped["videoUrl"].endswith(".mp4")
-    sent = upstream_calls(simulator_session, "/insight-face/video-swap")[-1]["json"]
-    assert sent["sourceBase64"] == PNG_B64 and sent["targetUrl"] == "https://cdn.example.com/clip.mp4"
+    # The fork binds video-swap from a form: the gateway sends one whatever the client sent.
+    sent = upstream_calls(simulator_session, "/insight-face/video-swap")[-1]
+    assert sent["headers"]["content-type"].startswith("multipart/form-data")
+    assert sent["json"]["sourceBase64"] == PNG_B64 and sent["json"]["targetUrl"] == "https://cdn.example.com/clip.mp4"
+
+    # A fork client's own request: a multipart form with the video as a file part.
+    video = b"\x00\x00\x00\x18ftypmp42 a short clip"
+    resp = await relay.client.post("/mj/insight-face/video-swap", headers=relay.headers,
+                                   data={"sourceBase64": PNG_B64, "state": "form"},
+                                   files={"targetFile": ("clip.mp4", video, "video/mp4")})
+    from_form = resp.json()
+    assert resp.status_code == 200 and from_form["code"] == 1, from_form
+    formed = await relay.wait(from_form["result"])
+    assert formed["status"] == "SUCCESS" and formed["state"] == "form"
+    sent = upstream_calls(simulator_session, "/insight-face/video-swap")[-1]
+    assert sent["headers"]["content-type"].startswith("multipart/form-data")
+    assert sent["json"]["targetFile"] == {"filename": "clip.mp4", "contentType": "video/mp4", "bytes": len(video)}
     money = await relay.balances()
-    assert money["used"] == RETEXTURE_PRICE + VIDEO_SWAP_PRICE and money["quota"] == money["ledger"]
+    assert money["used"] == RETEXTURE_PRICE + 2 * VIDEO_SWAP_PRICE and money["quota"] == money["ledger"]
 
 
 async def test_retexture_image_by_url_and_mode_prefix(client, db, simulator_session):
@@ -94,3 +109,14 @@ async def test_bad_bodies_are_code_4_and_free(client, db, simulator_session, pat
     assert answer["code"] == 4 and words in answer["description"] and answer["result"] is None
     assert upstream_calls(simulator_session, "/submit/") == [] and upstream_calls(simulator_session, "/insight") == []
     assert (await relay.balances())["used"] == 0
+
+
+@pytest.mark.parametrize("video,words", [(b"", "empty"), (b"\0" * (10 * 1024 * 1024 + 1), "larger than 10 MB")])
+async def test_a_video_file_that_is_empty_or_too_big_is_code_4_and_free(client, db, simulator_session, video, words):
+    relay = await make_relay(client, db)
+    await add_simulator_channel(db, simulator_session)
+    resp = await relay.client.post("/mj/insight-face/video-swap", headers=relay.headers,
+                                   data={"sourceBase64": PNG_B64}, files={"targetFile": ("clip.mp4", video, "video/mp4")})
+    answer = resp.json()
+    assert resp.status_code == 200 and answer["code"] == 4 and words in answer["description"], answer
+    assert upstream_calls(simulator_session, "/insight") == [] and (await relay.balances())["used"] == 0

@@ -16,16 +16,15 @@ MAX_BODY_BYTES = 40 * 1024 * 1024  # a blend of five large images fits; anything
 MAX_PROMPT_CHARS = 8_192  # Midjourney's own limit is lower; the upstream has the last word
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_SHORT_TEXT = 2_048
+# A video sent as a file part (video-swap's targetFile). Kept as base64 with the task while it waits
+# in the queue, so it must fit one row: 10 MB is 13.4 MB of base64, under MariaDB's 16 MB packet.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+FORM_BODIES = ("multipart/form-data", "application/x-www-form-urlencoded")
 PARSED_BODY = "parsed_json_body"  # request state: the body api/inputs.InputGuard already parsed and checked
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)$", re.S)
 
 
-async def json_object(request: Request) -> dict:
-    body = request.scope.get("state", {}).get(PARSED_BODY)
-    if body is not None:
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        return body
+async def _bounded_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BadRequest(f"request body larger than {MAX_BODY_BYTES // (1024 * 1024)} MB", status=413)
@@ -34,6 +33,49 @@ async def json_object(request: Request) -> dict:
         raw += chunk
         if len(raw) > MAX_BODY_BYTES:
             raise BadRequest(f"request body larger than {MAX_BODY_BYTES // (1024 * 1024)} MB", status=413)
+    return bytes(raw)
+
+
+async def form_or_json(request: Request) -> dict:
+    """A JSON object, or a form (multipart or urlencoded) as a dict of its text fields; a file part
+    becomes {"filename", "contentType", "base64"}. For the routes midjourney-proxy's fork takes as a
+    form (video-swap), which its clients send as multipart/form-data."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media not in FORM_BODIES:
+        return await json_object(request)
+    raw = await _bounded_body(request)
+
+    async def replay() -> dict:
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=4, max_fields=64)
+    except Exception as exc:  # python-multipart's errors for a malformed body
+        raise BadRequest(f"the form could not be read: {str(exc)[:200] or type(exc).__name__}") from None
+    body: dict = {}
+    for name, value in form.multi_items():
+        if isinstance(value, str):
+            body[name] = value
+            continue
+        data = await value.read()
+        await value.close()
+        if not data:
+            raise BadRequest(f"{name[:64]} is an empty file")
+        if len(data) > MAX_FILE_BYTES:
+            raise BadRequest(f"{name[:64]} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB", status=413)
+        body[name] = {"filename": (value.filename or name)[:255], "contentType": value.content_type or
+                      "application/octet-stream", "base64": base64.b64encode(data).decode("ascii")}
+    await form.close()
+    return body
+
+
+async def json_object(request: Request) -> dict:
+    body = request.scope.get("state", {}).get(PARSED_BODY)
+    if body is not None:
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        return body
+    raw = await _bounded_body(request)
     if not raw.strip():
         raise BadRequest("the request body must be a JSON object")
     try:

@@ -61,12 +61,12 @@ async def _read_form(request: web.Request) -> dict | _Invalid:
 async def read_json(request: web.Request) -> Any:
     """Parse the body once per request; a body that is not JSON yields an `_Invalid`.
 
-    multipart/form-data (midjourney-proxy's video-swap takes a form) becomes a dict of its
+    A form, multipart or urlencoded (midjourney-proxy's video-swap takes one), becomes a dict of its
     fields, file parts as `Upload`s.
     """
     if _BODY not in request:
         parsed: Any = None
-        if request.content_type.startswith("multipart/"):
+        if request.content_type.startswith("multipart/") or request.content_type == "application/x-www-form-urlencoded":
             parsed = await _read_form(request)
         elif request.body_exists:
             raw = await request.read()

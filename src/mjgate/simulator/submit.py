@@ -469,9 +469,12 @@ async def swap_face(request: web.Request, sim: Simulator, body: dict) -> web.Res
 async def video_swap(request: web.Request, sim: Simulator, body: dict) -> web.Response:
     """/mj/insight-face/video-swap (trueai-org): a face onto every frame of a video.
 
-    midjourney-proxy takes a multipart form: sourceBase64 or sourceUrl (the face), targetFile
-    (the video, a file part) or targetUrl. The simulator takes the same fields as JSON too.
+    midjourney-proxy binds it from a form ([FromForm]): sourceBase64 or sourceUrl (the face),
+    targetFile (the video, a file part) or targetUrl. A JSON body is refused with 415, as ASP.NET
+    refuses it there.
     """
+    if request.content_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return web.json_response({"title": "Unsupported Media Type", "status": 415}, status=415)
     source = body.get("sourceBase64") or body.get("sourceUrl")
     if not source:
         raise Reject(4, "sourceBase64 or sourceUrl (the face image) is required")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any
 
@@ -32,6 +33,8 @@ ACCEPTED_CODES = {1, 21, 22}
 # not be shared by another channel (3 on a follow-up means "parent unknown": there is no other channel).
 REFUSALS = {4: Kind.INVALID, 24: Kind.BANNED, 23: Kind.QUEUE_FULL, 9: Kind.UNAVAILABLE, 3: Kind.NO_CHANNEL}
 RETRYABLE_CODES = {23, 9, 3}
+# Routes the most-used fork binds from a form ([FromForm]), not JSON: sent as multipart/form-data.
+FORM_OPERATIONS = frozenset({"swap_video_face"})
 # The task id in follow-up bodies; the simple-change content starts with it.
 PARENT_FIELD = {"change": "taskId", "action": "taskId", "video": "taskId"}
 
@@ -41,6 +44,23 @@ def _headers(secret: str) -> dict:
     if secret:
         headers["mj-api-secret"] = secret
     return headers
+
+
+def _form(body: dict) -> aiohttp.FormData:
+    """A submit body as a multipart form: a file (a dict with base64, as the gateway keeps it) as a
+    file part, objects as JSON text, None left out."""
+    form = aiohttp.FormData(default_to_multipart=True)
+    for name, value in body.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and "base64" in value:
+            form.add_field(name, base64.b64decode(value["base64"]), filename=value.get("filename") or name,
+                           content_type=value.get("contentType") or "application/octet-stream")
+        elif isinstance(value, (dict, list)):
+            form.add_field(name, json.dumps(value), content_type="application/json")
+        else:
+            form.add_field(name, str(value).lower() if isinstance(value, bool) else str(value))
+    return form
 
 
 def _route(base_url: str, path: str, mode: str | None) -> str:
@@ -112,11 +132,15 @@ class MidjourneyProxyUpstream:
         self.submit_timeout_s = submit_timeout_s
 
     async def _request(self, method: str, url: str, secret: str, *, body: Any = None, timeout_s: float,
-                       extra_headers: dict | None = None, empty: Any = None) -> Any:
+                       extra_headers: dict | None = None, empty: Any = None, as_form: bool = False) -> Any:
         headers = {**_headers(secret), **(extra_headers or {})}
+        payload: dict = {"json": body}
+        if as_form:  # aiohttp writes the multipart Content-Type with its boundary
+            headers.pop("Content-Type")
+            payload = {"data": _form(body)}
         timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
         try:
-            async with self.session.request(method, url, json=body, headers=headers, timeout=timeout) as resp:
+            async with self.session.request(method, url, headers=headers, timeout=timeout, **payload) as resp:
                 raw = await read_body(resp.content, MAX_UPSTREAM_BODY)
                 status = resp.status
         except BodyTooLarge as exc:
@@ -154,7 +178,7 @@ class MidjourneyProxyUpstream:
         if notify_url:
             body["notifyHook"] = notify_url
         data = await self._request("POST", _route(channel.base_url, ROUTES[operation], mode), channel.secret,
-                                   body=body, timeout_s=self.submit_timeout_s)
+                                   body=body, timeout_s=self.submit_timeout_s, as_form=operation in FORM_OPERATIONS)
         return answer_of(data, follow_up=parent_upstream_id is not None)
 
     async def modal(self, channel: Channel, upstream_id: str, params: dict, *, notify_url: str | None) -> SubmitAnswer:

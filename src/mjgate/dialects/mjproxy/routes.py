@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from mjgate.api.deps import LimitedRelayCaller, RelayCaller, public_base_url
 from mjgate.api.idempotency import idempotency_of
 from mjgate.api.payloads import (
-    MAX_SHORT_TEXT, http_url, image_base64, image_list, json_object, prompt_field, redacted, text_field,
+    MAX_SHORT_TEXT, form_or_json, http_url, image_base64, image_list, json_object, prompt_field, redacted, text_field,
 )
 from mjgate.api.routing import dialect_route, documented_body
 from mjgate.dialects.mjproxy import requests as bodies
@@ -215,7 +215,7 @@ def make_router() -> APIRouter:
     @submit_route("/mj/insight-face/video-swap", bodies.VideoSwapRequest)
     async def video_swap(request: Request, caller: LimitedRelayCaller):
         try:
-            body = await json_object(request)
+            body = await form_or_json(request)
             params = {}
             if body.get("sourceBase64"):
                 params["sourceBase64"] = image_base64(body["sourceBase64"], "sourceBase64")
@@ -224,11 +224,12 @@ def make_router() -> APIRouter:
                 params["sourceBase64" if face.startswith("data:") else "sourceUrl"] = face
             else:
                 raise BadRequest("sourceBase64 or sourceUrl (the face image) is required")
-            target = http_url(body, "targetUrl")
-            if not target:
-                raise BadRequest("targetUrl (the video) is required; this gateway forwards JSON, not a "
-                                 "multipart targetFile")
-            params["targetUrl"] = target
+            if isinstance(body.get("targetFile"), dict):
+                params["targetFile"] = body["targetFile"]
+            elif target := http_url(body, "targetUrl"):
+                params["targetUrl"] = target
+            else:
+                raise BadRequest("targetFile (a file part of a multipart form) or targetUrl (the video) is required")
             spec = _spec(request, body, action="SWAP_VIDEO_FACE", operation="swap_video_face", params=params)
         except GatewayError as exc:
             return outcome_reply(Refused.of(exc))
