@@ -120,3 +120,33 @@ async def test_a_video_file_that_is_empty_or_too_big_is_code_4_and_free(client, 
     answer = resp.json()
     assert resp.status_code == 200 and answer["code"] == 4 and words in answer["description"], answer
     assert upstream_calls(simulator_session, "/insight") == [] and (await relay.balances())["used"] == 0
+
+
+async def test_a_swapped_video_is_kept_and_served_as_a_video(client, db, app, simulator_session):
+    """The result of SWAP_VIDEO_FACE is in imageUrl: the image copier keeps it with its type, and the
+    gateway serves it as video/mp4, byte for byte the upstream's."""
+    import asyncio
+
+    import httpx
+    from sqlalchemy import select
+
+    from mjgate.models import Task
+
+    relay = await make_relay(client, db)
+    await add_simulator_channel(db, simulator_session)
+    swap = await relay.post("/mj/insight-face/video-swap", {"sourceBase64": PNG_B64,
+                                                            "targetUrl": "https://cdn.example.com/clip.mp4"})
+    task = await relay.wait(swap["result"])
+    key = ""
+    for _ in range(100):
+        async with db.read() as session:
+            key = (await session.scalars(select(Task.stored_image).where(Task.mj_id == task["id"]))).one()
+        if key:
+            break
+        await asyncio.sleep(0.1)
+    assert key.endswith(".mp4"), key
+    served = await relay.client.get(task["imageUrl"])
+    assert served.status_code == 200 and served.headers["content-type"] == "video/mp4"
+    async with db.read() as session:
+        upstream_url = (await session.scalars(select(Task.image_url).where(Task.mj_id == task["id"]))).one()
+    assert served.content == httpx.get(upstream_url).content

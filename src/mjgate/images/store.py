@@ -39,7 +39,9 @@ log = structlog.get_logger(__name__)
 COPY_CONCURRENCY = 4
 COPY_TIMEOUT_S = 120
 CHUNK_BYTES = 64 * 1024
-CONTENT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
+# Videos too: a video face swap's result is in imageUrl (midjourney-proxy puts it there).
+CONTENT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif",
+                 "video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov"}
 CACHE_CONTROL = "private, max-age=86400"
 
 
