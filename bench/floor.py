@@ -673,8 +673,8 @@ def profile_path(directory: Path, backend: str, label: str, w: Workload) -> Path
 
 
 def profiled_workloads(wls: list[Workload]) -> list[Workload]:
-    """What the profile pass records: submit and fetch under concurrency (the issue's hot paths)."""
-    return [w for w in wls if w.kind in ("submit", "fetch") and w.concurrency > 1]
+    """What the profile pass records: submit, fetch and /api/mj/self under concurrency (the issue's hot paths)."""
+    return [w for w in wls if w.kind in ("submit", "fetch", "self") and w.concurrency > 1]
 
 
 async def run_pass(driver: Driver, world: World, server: Server, wls: list[Workload], results: dict, rnd: int,
