@@ -96,3 +96,21 @@ async def test_bad_rules_are_400_and_rules_can_be_removed(client, db):
     assert set(listed["rules"]) == {"upscale-creative"} and "upscale" in listed["parameters"]
     assert data(await admin.post("/api/admin/price-rules/upscale-creative/remove", {}))["rules"] == {}
     fail(await admin.post("/api/admin/price-rules/upscale-creative/remove", {}), 404)
+
+
+async def test_concurrent_rule_edits_lose_none(db):
+    """Twenty rules added at once, each in its own transaction: all twenty are kept (the rules are one
+    option row, edited under a lock on it)."""
+    import asyncio
+
+    from mjgate.billing import pricing
+
+    await asyncio.gather(*(pricing.set_rule(db, f"r{n}", {"action": "IMAGINE", "match": {"version": str(n)}, "ratio": 2})
+                           for n in range(20)))
+    async with db.read() as session:
+        rules = (await load_tables(session))[pricing.OPTION_PRICE_RULES]
+    assert sorted(rules) == sorted(f"r{n}" for n in range(20))
+    await asyncio.gather(*(pricing.remove_rule(db, f"r{n}") for n in range(0, 20, 2)))
+    async with db.read() as session:
+        assert sorted((await load_tables(session))[pricing.OPTION_PRICE_RULES]) == sorted(f"r{n}" for n in range(1, 20, 2))
+

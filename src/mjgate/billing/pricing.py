@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.billing import repository
@@ -82,25 +83,42 @@ def quote_task(tables: dict[str, dict], action: str, group: str, mode: str, *, p
     return price, {"name": name, "rule": rule, "parameters": parameters, "usd": float(usd), "quota": price}
 
 
-async def set_rule(session: AsyncSession, name: str, rule: object) -> dict:
+async def _edit_rules(db, change) -> dict:
+    """`change(rules)` applied to the price rules under a lock on their row, so two admins adding a
+    rule each at once keep both (the rules are one option). The row is made first, in a transaction
+    of its own: a lock on a row that does not exist would let both writers through, and two
+    inserts of it inside the editing transactions deadlock on MariaDB."""
+    try:
+        await db.run_transaction(lambda conn: repository.ensure_option(conn, OPTION_PRICE_RULES))
+    except IntegrityError:
+        pass  # another writer made it just now
+    async with db.write() as session:
+        stored = await repository.locked_option(session, OPTION_PRICE_RULES)
+        rules = {**DEFAULTS[OPTION_PRICE_RULES], **(stored if isinstance(stored, dict) else {})}
+        change(rules)
+        await repository.save_option(session, OPTION_PRICE_RULES, rules)
+        stale_after_commit(session)
+    return rules
+
+
+async def set_rule(db, name: str, rule: object) -> dict:
     """Add or replace one price rule; the rules after the change."""
     clean = validate_rule(name, rule)
-    rules = dict((await load_tables(session))[OPTION_PRICE_RULES])
-    if name not in rules and len(rules) >= MAX_RULES:
-        raise BadRequest(f"at most {MAX_RULES} price rules")
-    rules[name] = clean
-    await repository.save_option(session, OPTION_PRICE_RULES, rules)
-    stale_after_commit(session)
-    return rules
+
+    def change(rules: dict) -> None:
+        if name not in rules and len(rules) >= MAX_RULES:
+            raise BadRequest(f"at most {MAX_RULES} price rules")
+        rules[name] = clean
+
+    return await _edit_rules(db, change)
 
 
-async def remove_rule(session: AsyncSession, name: str) -> dict:
-    rules = dict((await load_tables(session))[OPTION_PRICE_RULES])
-    if rules.pop(name, None) is None:
-        raise NotFound(f"no price rule {name!r}")
-    await repository.save_option(session, OPTION_PRICE_RULES, rules)
-    stale_after_commit(session)
-    return rules
+async def remove_rule(db, name: str) -> dict:
+    def change(rules: dict) -> None:
+        if rules.pop(name, None) is None:
+            raise NotFound(f"no price rule {name!r}")
+
+    return await _edit_rules(db, change)
 
 
 async def price_of(session: AsyncSession, action: str, group: str, mode: str) -> int:

@@ -131,6 +131,17 @@ async def options(session: AsyncSession, keys: list[str]) -> dict:
     return {row.key: row.value for row in rows}
 
 
+async def ensure_option(conn, key: str) -> None:
+    """Create the option's row (empty) if it has none, so that it can be locked."""
+    if await conn.scalar(select(Option.key).where(Option.key == key)) is None:
+        await conn.execute(insert(Option).values(key=key, value=None, updated_at=now_ms()))
+
+
+async def locked_option(session: AsyncSession, key: str):
+    """The option's value, its row locked until the transaction ends (ensure_option made it)."""
+    return await session.scalar(select(Option.value).where(Option.key == key).with_for_update())
+
+
 async def save_option(session: AsyncSession, key: str, value) -> None:
     row = await session.get(Option, key)
     if row is None:

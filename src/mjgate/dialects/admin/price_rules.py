@@ -35,14 +35,9 @@ async def list_price_rules(request: Request, admin: Admin):
 @router.put("/price-rules/{name}", summary="Add or replace a price rule (tasks already charged keep theirs)",
             openapi_extra=documented_body(PriceRule))
 async def put_price_rule(request: Request, admin: Admin, name: RuleName):
-    body = await json_object(request)
-    async with request.app.state.db.write() as session:
-        rules = await pricing.set_rule(session, name, body)
-    return _answer(rules)
+    return _answer(await pricing.set_rule(request.app.state.db, name, await json_object(request)))
 
 
 @router.post("/price-rules/{name}/remove", summary="Remove a price rule")
 async def remove_price_rule(request: Request, admin: Admin, name: RuleName):
-    async with request.app.state.db.write() as session:
-        rules = await pricing.remove_rule(session, name)
-    return _answer(rules)
+    return _answer(await pricing.remove_rule(request.app.state.db, name))
