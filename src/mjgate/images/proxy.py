@@ -20,7 +20,6 @@ from mjgate.models import Channel, Task
 
 log = structlog.get_logger(__name__)
 
-CHUNK_BYTES = 64 * 1024
 CONNECT_TIMEOUT_S = 10
 READ_TIMEOUT_S = 60
 FORWARDED_HEADERS = ("content-type", "content-length", "etag", "last-modified", "content-range", "accept-ranges")
@@ -100,7 +99,10 @@ class RelayedImageResponse(Response):
             headers = [(k.encode(), v.encode()) for k, v in upstream.headers.items() if k.lower() in FORWARDED_HEADERS]
             headers.append((b"cache-control", b"private, max-age=86400"))
             await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
-            async for chunk in upstream.content.iter_chunked(CHUNK_BYTES):
+            # Whatever has arrived, as one chunk (bounded by aiohttp's read buffer, so memory stays
+            # constant): fewer, larger sends than fixed 64 KB pieces when the upstream is fast
+            # (0.62 -> 1.07 GB/s for a 50 MB image in bench/floor.py), no wait when it is slow.
+            async for chunk in upstream.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except Exception as exc:  # the client went away mid-body (each server raises its own type)
