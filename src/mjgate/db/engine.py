@@ -24,7 +24,8 @@ from mjgate.db.unit_of_work import UOW_KEY, CommitHooks, UnitOfWork
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_WRITER_WAIT_S = 60
-POOL_RECYCLE_S = 1800  # below PostgreSQL's and MariaDB's usual idle timeouts
+POOL_RECYCLE_S = 1800
+NO_BEGIN = "mjgate_no_begin"  # execution option: SQLite reads that run each statement on its own  # below PostgreSQL's and MariaDB's usual idle timeouts
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -96,9 +97,16 @@ class Database:
             self.read_engine = self.write_engine
         # Reads that need no snapshot (one statement, or a few that need not agree) skip the
         # transaction: no BEGIN before and no ROLLBACK after. MySQL's driver would spend two
-        # round trips switching autocommit instead, so there they stay ordinary.
-        self.fast_read_engine = (self.read_engine if self.dialect == "mysql"
-                                 else self.read_engine.execution_options(isolation_level="AUTOCOMMIT"))
+        # round trips switching autocommit instead, so there they stay ordinary. SQLite's
+        # connections are already in autocommit (the driver never begins; _on_begin does), so there
+        # the BEGIN is simply not sent: switching its isolation level would cost two more trips to
+        # aiosqlite's thread per read (8 instead of 5; 1.0-1.3 ms CPU a read instead of 0.6).
+        if self.dialect == "sqlite":
+            self.fast_read_engine = self.read_engine.execution_options(**{NO_BEGIN: True})
+        elif self.dialect == "mysql":
+            self.fast_read_engine = self.read_engine
+        else:
+            self.fast_read_engine = self.read_engine.execution_options(isolation_level="AUTOCOMMIT")
         for engine in {self.write_engine, self.read_engine}:
             treat_as_disconnects(engine)
         self.hooks = CommitHooks()  # set by the resources that own this database
@@ -132,7 +140,8 @@ class Database:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn):
-            if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            options = conn.get_execution_options()
+            if options.get("isolation_level") != "AUTOCOMMIT" and not options.get(NO_BEGIN):
                 conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
         return engine
