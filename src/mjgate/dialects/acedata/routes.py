@@ -393,12 +393,13 @@ def make_router() -> APIRouter:
         action = text_field(body, "action", limit=64).strip().lower()
         if not action:
             action = "retrieve_batch" if body.get("ids") or body.get("trace_ids") else "retrieve"
+        # JSONResponse: the answers are plain JSON already; FastAPI's pass over a returned dict costs more.
         if action == "retrieve":
-            return await _retrieve(request, caller, body)
+            return JSONResponse(await _retrieve(request, caller, body))
         if action == "retrieve_batch":
-            return await _retrieve_batch(request, caller, body)
+            return JSONResponse(await _retrieve_batch(request, caller, body))
         if action == "cancel":
-            return await _cancel(request, caller, body)
+            return JSONResponse(await _cancel(request, caller, body))
         raise BadRequest(f"action {action!r} is not implemented; use retrieve, retrieve_batch or cancel",
                          code="api_not_implemented")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from mjgate.api.deps import AdminUser, CurrentUser, public_base_url
 from mjgate.api.routing import dialect_route
@@ -100,15 +101,17 @@ def _filter(request: Request, *, user_id: int | None, allow_channel: bool) -> Ta
                       mode=mode, prompt=prompt, username=username)
 
 
-async def _page(request: Request, flt: TaskFilter, *, admin: bool, owner: User | None = None) -> dict:
-    """One page; `owner`: every task is theirs (/api/mj/self), so their name needs no query."""
+async def _page(request: Request, flt: TaskFilter, *, admin: bool, owner: User | None = None) -> JSONResponse:
+    """One page; `owner`: every task is theirs (/api/mj/self), so their name needs no query.
+    A JSONResponse, not a dict: FastAPI's pass over a returned dict (pydantic's serializer) was
+    14% of the route's samples."""
     page, size = _paging(request)
     async with request.app.state.db.reading() as conn:
         tasks, total = await list_tasks(conn, flt, (page - 1) * size, size)
         names = {owner.id: owner.username} if owner is not None else \
             await usernames_by_id(conn, {t.user_id for t in tasks})
     base_url = public_base_url(request)
-    return {
+    return JSONResponse({
         "success": True,
         "message": "",
         "data": {
@@ -118,16 +121,16 @@ async def _page(request: Request, flt: TaskFilter, *, admin: bool, owner: User |
             "page": page,
             "page_size": size,
         },
-    }
+    })
 
 
 @router.get("/api/mj/self", summary="The caller's own Midjourney tasks")
 @router.get("/api/mj/self/", include_in_schema=False)
-async def list_own_tasks(request: Request, user: CurrentUser) -> dict:
+async def list_own_tasks(request: Request, user: CurrentUser) -> JSONResponse:
     return await _page(request, _filter(request, user_id=user.id, allow_channel=False), admin=False, owner=user)
 
 
 @router.get("/api/mj/", summary="Every user's Midjourney tasks (admin)")
 @router.get("/api/mj", include_in_schema=False)
-async def list_all_tasks(request: Request, admin: AdminUser) -> dict:
+async def list_all_tasks(request: Request, admin: AdminUser) -> JSONResponse:
     return await _page(request, _filter(request, user_id=None, allow_channel=True), admin=True)
