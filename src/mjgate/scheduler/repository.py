@@ -8,7 +8,7 @@ never outlives its task, whoever finishes it.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
 from mjgate.models import ApiKey, Channel, Task, User
 from mjgate.models.task import TERMINAL_STATUSES
@@ -55,11 +55,21 @@ async def assign_channel(conn, task, channel_id: int, channel_slot: bool, now: i
     task.channel_id, task.channel_slot, task.updated_at = channel_id, channel_slot, now
 
 
+# The statements every finishing task runs, built once (bench/statements.py: building one per call
+# costs more CPU than running it).
+_TASKS, _USERS, _KEYS = Task.__table__, User.__table__, ApiKey.__table__
+_FREE_CHANNEL_SLOT = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.channel_slot.is_(True))
+                      .values(channel_slot=False))
+_FREE_TASK_SLOT = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.holds_slot.is_(True))
+                   .values(holds_slot=False))
+_USER_SLOT_BACK = update(_USERS).where(_USERS.c.id == bindparam("row_id")).values(in_flight=_USERS.c.in_flight - 1)
+_KEY_SLOT_BACK = update(_KEYS).where(_KEYS.c.id == bindparam("row_id")).values(in_flight=_KEYS.c.in_flight - 1)
+
+
 async def release_channel(conn, task) -> None:
     """Give back the channel slot of a task (finished, or not taken by that channel)."""
     if task.channel_slot:
-        await conn.execute(update(Task).where(Task.id == task.id, Task.channel_slot.is_(True))
-                           .values(channel_slot=False))
+        await conn.execute(_FREE_CHANNEL_SLOT, {"task_id": task.id})
         task.channel_slot = False
 
 
@@ -73,13 +83,11 @@ async def slots_in_use(conn) -> dict[int, int]:
 async def release_slots(conn, task) -> None:
     """A task has finished: give back every slot it holds (its user's and key's, its channel's), once."""
     if task.holds_slot:
-        freed = await conn.execute(update(Task).where(Task.id == task.id, Task.holds_slot.is_(True))
-                                   .values(holds_slot=False))
+        freed = await conn.execute(_FREE_TASK_SLOT, {"task_id": task.id})
         if freed.rowcount == 1:
-            await conn.execute(update(User).where(User.id == task.user_id).values(in_flight=User.in_flight - 1))
+            await conn.execute(_USER_SLOT_BACK, {"row_id": task.user_id})
             if task.token_id is not None:
-                await conn.execute(update(ApiKey).where(ApiKey.id == task.token_id)
-                                   .values(in_flight=ApiKey.in_flight - 1))
+                await conn.execute(_KEY_SLOT_BACK, {"row_id": task.token_id})
         task.holds_slot = False
     await release_channel(conn, task)
 
