@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, insert as sql_insert, select, update
+from sqlalchemy import and_, bindparam, func, insert as sql_insert, select, update
 
 from mjgate.models import Task, User
 from mjgate.models.task import TERMINAL_STATUSES
@@ -193,7 +193,9 @@ def _write(task, values: dict) -> None:
 # (SQLAlchemy compiles and caches one statement per set of keys), so no statement is built per call;
 # building one costs more CPU than the database spends running it. WHERE parameters end in "_"
 # because column names are reserved for SET.
-_UNFINISHED = TASKS.c.status.not_in(sorted(TERMINAL_STATUSES))
+# Three plain comparisons, not NOT IN: an IN list is an "expanding" parameter that SQLAlchemy renders
+# again on every execution (2.7% of a submit's samples).
+_UNFINISHED = and_(*(TASKS.c.status != status for status in sorted(TERMINAL_STATUSES)))
 _SET_IF_NOT_SUBMITTED = update(TASKS).where(TASKS.c.id == bindparam("id_"), TASKS.c.upstream_id.is_(None), _UNFINISHED)
 _SET_IF_NO_CODE = update(TASKS).where(TASKS.c.id == bindparam("id_"), TASKS.c.code.is_(None))
 _SET_IF_UNCHANGED = update(TASKS).where(TASKS.c.id == bindparam("id_"), TASKS.c.updated_at == bindparam("updated_at_"),
