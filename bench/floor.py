@@ -231,21 +231,25 @@ async def due_count(url: str) -> int:
 
 
 async def quiesce(server: Server, url: str, polls: bool, settle_s: float = SETTLE_S) -> tuple[float, int]:
-    """Wait until the server is idle and, when it polls, has nothing due to poll (at most SETTLE_S).
+    """Wait until the server (and its worker, if apart) is idle and, when it polls, has nothing due
+    to poll (at most SETTLE_S).
 
-    Returns the CPU seconds it spent meanwhile and how many tasks were still due at the end.
+    Returns the CPU seconds they spent meanwhile and how many tasks were still due at the end.
     """
-    start = last = tree_cpu(server.pid)
+    def cpu() -> float:
+        return tree_cpu(server.pid) + server.worker_cpu()
+
+    start = last = cpu()
     deadline = time.monotonic() + settle_s
     due = 0
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-        now = tree_cpu(server.pid)
+        now = cpu()
         busy, last = now - last, now
         due = await due_count(url) if polls else 0
         if busy < IDLE_CPU_SHARE * 0.5 and not due:
             break
-    return tree_cpu(server.pid) - start, due
+    return cpu() - start, due
 
 
 async def ledger_check(world: World) -> str:
@@ -283,10 +287,15 @@ class Server:
     proc: subprocess.Popen | None  # None: the simulator itself (direct)
     stop: object = None
     log_path: Path | None = None
+    worker: subprocess.Popen | None = None  # --split-worker: `mjgate worker` beside a serve without poller
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
+
+    def worker_cpu(self) -> float:
+        """CPU seconds so far of the process that settles tasks apart from the server (0 without one)."""
+        return tree_cpu(self.worker.pid) if self.worker is not None else 0.0
 
 
 def start_floor(world: World, tmp: Path) -> Server:
@@ -335,10 +344,29 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def start_mjgate(world: World, label: str, src: Path, tmp: Path) -> Server:
+def start_mjgate(world: World, label: str, src: Path, tmp: Path, *, split_worker: bool = False) -> Server:
+    """`mjgate serve` (granian); with split_worker, its poller off and `mjgate worker` beside it,
+    as a deployment that runs them apart does, so the server's CPU is the request path's alone."""
+    extra = {"MJGATE_POLLER_ENABLED": "false"} if split_worker else {}
     gateway = start_gateway(world.url, tmp / label, server="granian", PYTHONPATH=str(src),
-                            MJGATE_SECRET_KEY=SECRET_KEY, MJGATE_UPSTREAM_CALLBACKS="false")
-    return Server(label, gateway.base_url, gateway.proc, gateway.stop, gateway.log_path)
+                            MJGATE_SECRET_KEY=SECRET_KEY, MJGATE_UPSTREAM_CALLBACKS="false", **extra)
+    if not split_worker:
+        return Server(label, gateway.base_url, gateway.proc, gateway.stop, gateway.log_path)
+    log = open(tmp / label / "worker.log", "w")
+    worker = subprocess.Popen([sys.executable, "-m", "mjgate.cli", "worker"], env=gateway.env, stdout=log,
+                              stderr=subprocess.STDOUT)
+
+    def stop() -> None:
+        for proc in (worker, gateway.proc):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    return Server(label, gateway.base_url, gateway.proc, stop, gateway.log_path, worker)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -686,6 +714,7 @@ async def run_pass(driver: Driver, world: World, server: Server, wls: list[Workl
         if profile is not None:
             # Attached for this workload only (its short warm-up included).
             profiler = Profiler(server.pid, profile_path(profile, world.backend, server.label, w))
+        worker_cpu_before = server.worker_cpu()
         try:
             m = await driver.run(w, server, keep_sample=profile is None)
         except Failure as exc:
@@ -703,8 +732,10 @@ async def run_pass(driver: Driver, world: World, server: Server, wls: list[Workl
         if w.kind == "submit" and server.proc is not None:
             # What the submits set going in the background (mjgate: its poller, the image copier)
             # finishes before the next workload, so it is not counted as that workload's CPU.
+            worker_in_window = server.worker_cpu() - worker_cpu_before  # split worker: its share of the window
             m.background_cpu, m.unsettled = await quiesce(server, world.url, polls=server.label != "floor",
                                                           settle_s=driver.args.settle_s)
+            m.background_cpu += worker_in_window
             await neutralise_polls(world.url)
 
 
@@ -730,7 +761,7 @@ def median_cpu(ms: list[Measure]) -> float | None:
 
 
 def backend_table(world: World, wls: list[Workload], results: dict, labels: list[str],
-                  settle_s: float = SETTLE_S) -> tuple[str, dict]:
+                  settle_s: float = SETTLE_S, split_worker: bool = False) -> tuple[str, dict]:
     gw = [label for label in labels if label != "floor"]
     head = (["workload", "floor", *gw, *(f"{g}/floor" for g in gw), "CPU/req floor", *(f"CPU/req {g}" for g in gw),
              *(f"CPU ratio {g}" if len(gw) > 1 else "CPU ratio" for g in gw), "direct",
@@ -782,8 +813,10 @@ def backend_table(world: World, wls: list[Workload], results: dict, labels: list
                 notes.append(f"{label} {statistics.median(tails):.2f} ms" + (
                     f" ({unsettled:,} tasks still due after {settle_s:.0f} s)" if unsettled else ""))
     if notes:
+        where = ("the worker's during the window and the server's and worker's after it; not in CPU/req"
+                 if split_worker else "its poller and image copies; not in CPU/req")
         lines += ["", f"Background CPU per task after `{[w.name for w in wls if w.kind == 'submit'][-1]}`, until the "
-                      "server was quiet (mjgate: its poller and image copies; not in CPU/req): " + "; ".join(notes) + "."]
+                      f"server was quiet (mjgate: {where}): " + "; ".join(notes) + "."]
     return "\n".join(lines), out
 
 
@@ -845,7 +878,7 @@ async def bench_backend(backend: str, url: str, sim, args, tmp: Path) -> dict:
             for label in labels:
                 await neutralise_polls(url)
                 server = start_floor(world, tmp) if label == "floor" else \
-                    start_mjgate(world, label, dict(sides)[label], tmp)
+                    start_mjgate(world, label, dict(sides)[label], tmp, split_worker=args.split_worker)
                 loops.setdefault(label, "uvloop" if uvloop_loaded(server.pid) else "asyncio (uvloop not loaded)")
                 try:
                     await run_pass(driver, world, server, wls, results, rnd)
@@ -857,7 +890,7 @@ async def bench_backend(backend: str, url: str, sim, args, tmp: Path) -> dict:
             args.profile.mkdir(parents=True, exist_ok=True)
             for label, src in sides:
                 await neutralise_polls(url)
-                server = start_mjgate(world, label, src, tmp)
+                server = start_mjgate(world, label, src, tmp, split_worker=args.split_worker)
                 try:
                     await run_pass(driver, world, server, profiled_workloads(wls), {}, 0, profile=args.profile)
                 finally:
@@ -865,7 +898,7 @@ async def bench_backend(backend: str, url: str, sim, args, tmp: Path) -> dict:
                 for w in profiled_workloads(wls):
                     profiles[f"{backend}, {label}, {w.name}"] = summarise_profile(
                         profile_path(args.profile, backend, label, w))
-    table, data = backend_table(world, wls, results, labels, args.settle_s)
+    table, data = backend_table(world, wls, results, labels, args.settle_s, args.split_worker)
     money = await ledger_check(world)
     return {"backend": backend, "version": world.version, "table": table, "workloads": data,
             "shapes": shape_check(driver, labels), "ledger": money, "profiles": profiles,
@@ -894,6 +927,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-mb", type=int, default=50)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every request count")
     parser.add_argument("--cap-s", type=float, default=30.0, help="stop a timed workload after this many seconds")
+    parser.add_argument("--split-worker", action="store_true",
+                        help="run each mjgate side as `serve` without its poller plus `mjgate worker` beside it: "
+                             "the server's CPU per request is then the request path's alone, and the worker's "
+                             "(during and after the submits) is reported as background")
     parser.add_argument("--only", action="append", default=[], metavar="TEXT",
                         help="run only the workloads whose name contains TEXT (repeatable), e.g. --only image")
     parser.add_argument("--sqlite-file", help="the SQLite database file (default: a temporary one)")
@@ -941,7 +978,10 @@ def main(argv: list[str] | None = None) -> int:
              f"Rounds: {args.rounds} (the median is shown), interleaved floor, "
              f"{', '.join(label for label, _ in sides)}, direct; {args.rows:,} tasks loaded, the heavy user owns "
              f"{args.rows // 10:,}; {args.users} submitting users; client: aiohttp in the benchmark's own process, "
-             f"concurrency as named; servers: granian, 1 worker, default loop (uvloop)."]
+             f"concurrency as named; servers: granian, 1 worker, default loop (uvloop)."
+             + (" mjgate sides: `serve` without its poller and `mjgate worker` beside it (--split-worker):"
+                " CPU/req is the server's alone, the worker's is in the background figure."
+                if args.split_worker else "")]
     for label, src in sides:
         lines.append(f"{label}: {src}")
     for r in reports:
