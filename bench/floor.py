@@ -357,14 +357,8 @@ def start_mjgate(world: World, label: str, src: Path, tmp: Path, *, split_worker
                               stderr=subprocess.STDOUT)
 
     def stop() -> None:
-        for proc in (worker, gateway.proc):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        _stop(worker)
+        gateway.stop()
 
     return Server(label, gateway.base_url, gateway.proc, stop, gateway.log_path, worker)
 

@@ -24,8 +24,8 @@ from mjgate.db.unit_of_work import UOW_KEY, CommitHooks, UnitOfWork
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_WRITER_WAIT_S = 60
-POOL_RECYCLE_S = 1800
-NO_BEGIN = "mjgate_no_begin"  # execution option: SQLite reads that run each statement on its own  # below PostgreSQL's and MariaDB's usual idle timeouts
+POOL_RECYCLE_S = 1800  # below PostgreSQL's and MariaDB's usual idle timeouts
+NO_BEGIN = "mjgate_no_begin"  # execution option: SQLite reads that run each statement on its own
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -100,7 +100,7 @@ class Database:
         # round trips switching autocommit instead, so there they stay ordinary. SQLite's
         # connections are already in autocommit (the driver never begins; _on_begin does), so there
         # the BEGIN is simply not sent: switching its isolation level would cost two more trips to
-        # aiosqlite's thread per read (8 instead of 5; 1.0-1.3 ms CPU a read instead of 0.6).
+        # aiosqlite's thread per read (8 instead of 5; 1.0-1.7 ms CPU a read instead of 0.7).
         if self.dialect == "sqlite":
             self.fast_read_engine = self.read_engine.execution_options(**{NO_BEGIN: True})
         elif self.dialect == "mysql":
@@ -177,8 +177,8 @@ class Database:
 
     async def run_transaction(self, work, *, retries: int = 1):
         """`await work(conn)` in transaction(), again on a fresh connection if the connection was
-        lost or the database broke a deadlock (the failed attempt rolled back whole). For writes that must not be dropped, such as
-        an upstream's answer recorded after the job was taken."""
+        lost or the database broke a deadlock (the failed attempt rolled back whole). For writes that
+        must not be dropped, such as an upstream's answer recorded after the job was taken."""
         for attempt in range(retries + 1):
             try:
                 async with self.transaction() as conn:

@@ -94,7 +94,6 @@ def count_query(flt: TaskFilter):
     return select(func.count()).select_from(Task).where(*flt.where())
 
 
-
 def _whole_history(flt: TaskFilter) -> bool:
     return flt.user_id is not None and flt == TaskFilter(user_id=flt.user_id)
 
@@ -192,9 +191,9 @@ def _write(task, values: dict) -> None:
 # Updates of one task by id, built once. The SET clause comes from the keys of the parameters
 # (SQLAlchemy compiles and caches one statement per set of keys), so no statement is built per call;
 # building one costs more CPU than the database spends running it. WHERE parameters end in "_"
-# because column names are reserved for SET.
-# Three plain comparisons, not NOT IN: an IN list is an "expanding" parameter that SQLAlchemy renders
-# again on every execution (2.7% of a submit's samples).
+# because column names are reserved for SET. The status guard is three plain comparisons, not
+# NOT IN: an IN list is an "expanding" parameter that SQLAlchemy renders again on every execution
+# (2.7% of a submit's samples).
 _UNFINISHED = and_(*(TASKS.c.status != status for status in sorted(TERMINAL_STATUSES)))
 _SET_IF_NOT_SUBMITTED = update(TASKS).where(TASKS.c.id == bindparam("id_"), TASKS.c.upstream_id.is_(None), _UNFINISHED)
 _SET_IF_NO_CODE = update(TASKS).where(TASKS.c.id == bindparam("id_"), TASKS.c.code.is_(None))
